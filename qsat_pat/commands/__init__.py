@@ -1,0 +1,1 @@
+"""Subcommands of ``qsat-pat``; each module has ``register(subparsers)`` (see qsat_pat.cli)."""

@@ -1,0 +1,144 @@
+"""The node table: which nodes make up each deployment, with parameters and remaps.
+
+This one description drives both launchers:
+
+* ``launch/<deployment>.launch.py`` turns it into ``launch_ros.actions.Node`` actions for
+  real ROS 2 installs (``ros2 launch qsat_pat ogs.launch.py``);
+* ``qsat-pat up <deployment>`` (:mod:`qsat_pat.launcher`) starts the same nodes here, as
+  separate processes or composed in one process.
+
+The module is plain data (no rclpy import) so CMake, setup.py, the launch files and the
+tests can all read it.  Run ``python qsat_pat/deployments.py --executables`` to list the
+node executables (CMakeLists.txt installs one entry script per executable).
+
+Deployments
+-----------
+``ogs``
+    The optical ground station terminal on real hardware.
+``space``
+    The satellite terminal on real hardware (flight computer or hardware-in-the-loop).
+``sim``
+    Both terminals plus the simulator, on simulated time.
+
+To add a node: write ``qsat_pat/nodes/<module>.py`` with a ``main(args=None)``, add it to
+:data:`EXECUTABLES`, add a :class:`NodeSpec` to the deployments that run it, and put its
+parameters in ``config/<file>.yaml`` under ``<node name>: ros__parameters:`` (or ``/**``).
+``test/test_deployments.py`` then checks the module, the file and every parameter name.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+#: Node executables of the package -> module whose ``main(args=None)`` runs the node.
+#: ``ros2 run qsat_pat <executable>`` and ``<venv>/lib/qsat_pat/<executable>`` run it.
+EXECUTABLES: dict[str, str] = {
+    "bag_recorder": "qsat_pat.nodes.bag_recorder",
+}
+
+#: Namespaces of the two terminals (topics are relative, so they land under these).
+OGS_NS = "/ogs"
+SPACE_NS = "/space"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node of a deployment.
+
+    Attributes
+    ----------
+    executable : str
+        Key of :data:`EXECUTABLES`.
+    name : str
+        Node name (unique within its namespace).
+    namespace : str
+        Absolute namespace, e.g. ``"/ogs"``; ``"/"`` for the global one.
+    parameters : tuple of str
+        Parameter files, relative to ``config/``, applied in order.
+    remappings : tuple of (str, str)
+        Topic remaps ``(from, to)``.
+    arguments : tuple of str
+        Extra command-line arguments (before ``--ros-args``).
+    """
+
+    executable: str
+    name: str
+    namespace: str = "/"
+    parameters: tuple[str, ...] = ()
+    remappings: tuple[tuple[str, str], ...] = ()
+    arguments: tuple[str, ...] = ()
+
+    @property
+    def module(self) -> str:
+        """Python module of the node."""
+        return EXECUTABLES[self.executable]
+
+    @property
+    def fqn(self) -> str:
+        """Fully qualified node name, e.g. ``/ogs/beacon_imaging``."""
+        ns = self.namespace.rstrip("/")
+        return f"{ns}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A named set of nodes and whether they run on simulated time."""
+
+    name: str
+    description: str
+    nodes: tuple[NodeSpec, ...]
+    use_sim_time: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+DEPLOYMENTS: dict[str, Deployment] = {
+    "ogs": Deployment(
+        name="ogs",
+        description="Optical ground station terminal on real hardware.",
+        nodes=(
+            NodeSpec("bag_recorder", "bag_recorder", OGS_NS, ("recorder.yaml",)),
+        ),
+    ),
+    "space": Deployment(
+        name="space",
+        description="Satellite terminal on real hardware or hardware-in-the-loop.",
+        nodes=(
+            NodeSpec("bag_recorder", "bag_recorder", SPACE_NS, ("recorder.yaml",)),
+        ),
+    ),
+    "sim": Deployment(
+        name="sim",
+        description="Both terminals and the simulator, closed loop.",
+        nodes=(
+            NodeSpec("bag_recorder", "bag_recorder", "/", ("recorder.yaml",)),
+        ),
+    ),
+}
+
+
+def get_deployment(name: str) -> Deployment:
+    """The deployment called ``name``; raises DeploymentError listing the known ones."""
+    from qsat_pat.core.errors import DeploymentError
+
+    try:
+        return DEPLOYMENTS[name]
+    except KeyError:
+        raise DeploymentError(
+            f"unknown deployment {name!r}; known: {sorted(DEPLOYMENTS)}"
+        ) from None
+
+
+def console_scripts() -> list[str]:
+    """setuptools ``console_scripts`` entries: ``qsat-pat`` and every node executable."""
+    return ["qsat-pat = qsat_pat.cli:main"] + [
+        f"{exe} = {mod}:main" for exe, mod in sorted(EXECUTABLES.items())
+    ]
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--executables"]:
+        print(";".join(f"{exe}={mod}" for exe, mod in sorted(EXECUTABLES.items())), end="")
+    else:
+        print("usage: deployments.py --executables", file=sys.stderr)
+        sys.exit(2)

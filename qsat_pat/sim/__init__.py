@@ -1,0 +1,1 @@
+"""The closed-loop simulator of both terminals, built on qsat_pat.core."""
