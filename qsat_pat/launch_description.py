@@ -1,0 +1,38 @@
+"""Build a ``launch.LaunchDescription`` from the node table (real ROS 2 installs).
+
+``launch/<deployment>.launch.py`` call :func:`launch_description`; ``launch`` and
+``launch_ros`` are imported here, only when a launch file runs (they exist on real ROS 2
+installs, not in the PyPI wheels).  The node list, names, namespaces, parameter files
+and remaps are the same that ``qsat-pat up`` uses (:mod:`qsat_pat.deployments`).
+"""
+
+from __future__ import annotations
+
+from qsat_pat.deployments import get_deployment
+
+
+def launch_description(deployment_name: str):
+    """``LaunchDescription`` with one ``launch_ros.actions.Node`` per node of the deployment."""
+    from launch import LaunchDescription
+    from launch_ros.actions import Node
+
+    from qsat_pat.launcher import config_path
+
+    deployment = get_deployment(deployment_name)
+    actions = []
+    for spec in deployment.nodes:
+        parameters = [str(config_path(f)) for f in spec.parameters]
+        if deployment.use_sim_time:
+            parameters.append({"use_sim_time": True})
+        actions.append(Node(
+            package="qsat_pat",
+            executable=spec.executable,
+            name=spec.name,
+            namespace=spec.namespace,
+            parameters=parameters,
+            remappings=list(spec.remappings),
+            arguments=list(spec.arguments),
+            output="screen",
+            emulate_tty=True,
+        ))
+    return LaunchDescription(actions)

@@ -1,0 +1,202 @@
+"""``qsat-pat up``: start a deployment's nodes here, without ``ros2 launch``.
+
+Reads the same node table as ``launch/*.launch.py`` (:mod:`qsat_pat.deployments`) and
+starts its nodes either
+
+* as **separate processes** (default), like ``ros2 launch``: one process per node, each in
+  its own process group (so a terminal's Ctrl-C reaches only this launcher, which forwards
+  one SIGINT to each node and waits for their clean shutdown), each killed by the kernel if
+  the launcher itself dies (``PR_SET_PDEATHSIG``): no orphans; or
+* **composed** in one process on one executor (``--composed``): less memory and
+  intra-process transport, for small machines.
+
+Either way: SIGINT/SIGTERM stop every node cleanly and the exit code is 0; a node that
+dies or fails to start stops the others and the exit code is 1.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import importlib
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from qsat_pat.core.errors import DeploymentError
+from qsat_pat.deployments import Deployment, NodeSpec
+
+#: Time the nodes get to shut down after SIGINT before SIGTERM, then SIGKILL [s].
+SHUTDOWN_GRACE_S = 10.0
+_PR_SET_PDEATHSIG = 1
+
+
+def share_dir() -> Path:
+    """The package's share directory (``config/``, ``launch/``, ``gazebo_worlds/``).
+
+    In the source tree (development set-up) that is the repository root; in a colcon or
+    CMake install it is ``share/qsat_pat`` found through the ament index.
+    """
+    root = Path(__file__).resolve().parents[1]
+    if (root / "package.xml").is_file() and (root / "config").is_dir():
+        return root
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        return Path(get_package_share_directory("qsat_pat"))
+    except (ImportError, LookupError) as exc:
+        raise DeploymentError(f"cannot find qsat_pat's share directory: {exc}") from exc
+
+
+def config_path(filename: str) -> Path:
+    """Absolute path of a parameter file named in the node table (relative to config/)."""
+    path = Path(filename) if Path(filename).is_absolute() else share_dir() / "config" / filename
+    if not path.is_file():
+        raise DeploymentError(f"parameter file {path} does not exist")
+    return path
+
+
+def ros_arguments(spec: NodeSpec, deployment: Deployment) -> list[str]:
+    """The ``--ros-args ...`` that give a node its name, namespace, parameters and remaps."""
+    args = ["--ros-args", "-r", f"__node:={spec.name}", "-r", f"__ns:={spec.namespace}"]
+    for filename in spec.parameters:
+        args += ["--params-file", str(config_path(filename))]
+    if deployment.use_sim_time:
+        args += ["-p", "use_sim_time:=true"]
+    for src, dst in spec.remappings:
+        args += ["-r", f"{src}:={dst}"]
+    return args
+
+
+def node_command(spec: NodeSpec, deployment: Deployment) -> list[str]:
+    """Command line of one node process (the installed entry script when present)."""
+    script = Path(sys.prefix) / "lib" / "qsat_pat" / spec.executable
+    head = [str(script)] if script.is_file() else [sys.executable, "-m", spec.module]
+    return head + list(spec.arguments) + ros_arguments(spec, deployment)
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class _StopRequest:
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def __call__(self, signum, frame) -> None:
+        self.signum = signum
+
+
+def run_processes(deployment: Deployment, duration_s: float | None = None,
+                  log=print) -> int:
+    """Run the deployment's nodes as separate processes until a signal or ``duration_s``.
+
+    Returns 0 after a requested stop with every node exiting cleanly, 1 if a node died,
+    failed to start, or did not exit cleanly.
+    """
+    stop = _StopRequest()
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    procs: list[tuple[NodeSpec, subprocess.Popen]] = []
+    code = 0
+    try:
+        for spec in deployment.nodes:
+            cmd = node_command(spec, deployment)
+            procs.append((spec, subprocess.Popen(cmd, start_new_session=True, preexec_fn=_die_with_parent)))
+            log(f"[up] started {spec.fqn} (pid {procs[-1][1].pid})")
+        deadline = None if duration_s is None else time.monotonic() + duration_s
+        while stop.signum is None and (deadline is None or time.monotonic() < deadline):
+            dead = [(s, p) for s, p in procs if p.poll() is not None]
+            if dead:
+                for s, p in dead:
+                    log(f"[up] node {s.fqn} exited with code {p.returncode}: stopping the deployment")
+                code = 1
+                break
+            time.sleep(0.05)
+        if stop.signum is not None:
+            log(f"[up] {signal.Signals(stop.signum).name}: stopping {len(procs)} nodes")
+    finally:
+        code = max(code, _stop_all(procs, log))
+        for s, h in old.items():
+            signal.signal(s, h)
+    return code
+
+
+def _stop_all(procs: Sequence[tuple[NodeSpec, subprocess.Popen]], log) -> int:
+    alive = [(s, p) for s, p in procs if p.poll() is None]
+    for _, p in alive:
+        p.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + SHUTDOWN_GRACE_S
+    code = 0
+    for s, p in alive:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log(f"[up] {s.fqn} ignored SIGINT for {SHUTDOWN_GRACE_S} s: terminating")
+            p.terminate()
+            try:
+                p.wait(timeout=3.0)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            code = 1
+        if p.returncode != 0:
+            log(f"[up] {s.fqn} exited with code {p.returncode}")
+            code = 1
+    return code
+
+
+def run_composed(deployment: Deployment, duration_s: float | None = None,
+                 multithreaded: bool = False, log=print) -> int:
+    """Run the deployment's nodes in this process on one executor.
+
+    Returns 0 after SIGINT/SIGTERM or ``duration_s``; 1 if a node fails to start or a
+    callback raises.
+    """
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+
+    rclpy.init(args=[])
+    nodes = []
+    code = 0
+    executor = MultiThreadedExecutor() if multithreaded else SingleThreadedExecutor()
+    try:
+        for spec in deployment.nodes:
+            cls = importlib.import_module(spec.module).NODE_CLASS
+            node = cls(cli_args=ros_arguments(spec, deployment), use_global_arguments=False)
+            nodes.append(node)
+            executor.add_node(node)
+            log(f"[up] composed {spec.fqn}")
+        for node in nodes:
+            node.autostart()
+        deadline = None if duration_s is None else time.monotonic() + duration_s
+        while rclpy.ok() and (deadline is None or time.monotonic() < deadline):
+            executor.spin_once(timeout_sec=0.05)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        log("[up] stopping composed nodes")
+    except Exception as exc:  # a node's callback raised: report it and stop the deployment
+        log(f"[up] node failure: {type(exc).__name__}: {exc}")
+        code = 1
+    finally:
+        for node in nodes:
+            node.destroy_node()
+        executor.shutdown()
+        rclpy.try_shutdown()
+    return code
+
+
+def up(deployment: Deployment, composed: bool = False, duration_s: float | None = None,
+       multithreaded: bool = False) -> int:
+    """Start a deployment (see the module docstring); returns the exit code."""
+    if duration_s is not None and not (duration_s > 0):
+        raise DeploymentError(f"duration must be > 0 s, got {duration_s}")
+    print(f"[up] deployment {deployment.name!r}: {len(deployment.nodes)} nodes, "
+          f"{'composed in one process' if composed else 'one process per node'}"
+          f"{', simulated time' if deployment.use_sim_time else ''}", flush=True)
+    if composed:
+        return run_composed(deployment, duration_s, multithreaded, log=lambda m: print(m, flush=True))
+    return run_processes(deployment, duration_s, log=lambda m: print(m, flush=True))
+

@@ -1,0 +1,371 @@
+"""The node pattern every qsat_pat node follows (one small shared module).
+
+A node is a thin adapter: ROS parameters -> a frozen core config dataclass; messages ->
+core calls -> messages (conversions in :mod:`qsat_pat.nodes.convert`).  This module gives
+each node, by subclassing :class:`QsatPatNode`:
+
+* a **lifecycle node** (``rclpy.lifecycle.LifecycleNode``): publishers, subscriptions and
+  timers are made in :meth:`QsatPatNode.on_setup` (configure) and released on cleanup;
+  ``autostart`` (default true) configures and activates at start, as ``ros2 launch``
+  users expect; set it false to drive the transitions with a lifecycle manager;
+* **parameters from the config dataclass**: one parameter per field of
+  :attr:`QsatPatNode.config_class` with a ``ParameterDescriptor`` (description with
+  unit, numeric range, read-only), validated by the same core validator in the on-set
+  callback: an invalid value is refused with the validator's reason and the old value
+  stays (``self.config`` always holds a valid configuration);
+* **named QoS profiles** (:class:`Qos`): sensor streams best-effort, state latched;
+* **diagnostics** on ``/diagnostics`` (``diagnostic_msgs/DiagnosticArray``) once per
+  ``DIAGNOSTICS_PERIOD_S``: level, message, counters of bad input and of work done, and
+  the node's own key values (:meth:`QsatPatNode.diagnostic_values`);
+* **bad input** handled by :meth:`QsatPatNode.reject`: counted, logged with throttling,
+  never raised out of a callback, so the node keeps running;
+* **clean shutdown** and ``use_sim_time`` respected (the node clock is the only clock:
+  use :meth:`QsatPatNode.now_s`).
+
+Example
+-------
+A minimal node (see :mod:`qsat_pat.nodes.bag_recorder` for a real one)::
+
+    @dataclass(frozen=True)
+    class EchoConfig(ConfigBase):
+        gain: float = param(1.0, "output gain", min_value=0.0, max_value=10.0)
+
+    class EchoNode(QsatPatNode):
+        config_class = EchoConfig
+        default_name = "echo"
+
+        def on_setup(self):
+            self.pub = self.create_lifecycle_publisher(Float64, "out", Qos.COMMAND)
+            self.create_subscription(Float64, "in", self.on_in, Qos.COMMAND)
+
+        def on_in(self, msg):
+            if not math.isfinite(msg.data):
+                self.reject("non_finite_input", f"input {msg.data} is not finite")
+                return
+            self.count("echoed")
+            self.pub.publish(Float64(data=msg.data * self.config.gain))
+
+    NODE_CLASS = EchoNode
+    main = make_main(EchoNode)
+
+    if __name__ == "__main__":
+        sys.exit(main())
+
+A node module must define ``NODE_CLASS`` (used when nodes are composed in one process)
+and ``main(args=None)`` (the executable), and be listed in
+:data:`qsat_pat.deployments.EXECUTABLES`.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    ParameterType,
+    SetParametersResult,
+)
+from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
+
+from qsat_pat.core.errors import ConfigError, QsatPatError
+from qsat_pat.core.params import ConfigBase, param_spec
+
+#: Period of the /diagnostics report [s].
+DIAGNOSTICS_PERIOD_S = 1.0
+#: Minimum interval between two log lines about the same kind of bad input [s].
+BAD_INPUT_LOG_THROTTLE_S = 2.0
+
+
+class Qos:
+    """Named QoS profiles: use these, never a bare depth number in a node."""
+
+    #: Camera frames and other high-rate measurements: best effort, keep the newest few.
+    SENSOR: QoSProfile = qos_profile_sensor_data
+    #: Measurements and estimates that every consumer must get (centroids, track
+    #: estimates, actuator states): reliable, volatile, a short queue.
+    STREAM: QoSProfile = QoSProfile(
+        history=HistoryPolicy.KEEP_LAST, depth=50,
+        reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+    #: Commands to actuators: reliable, volatile, short queue (a stale command is worse
+    #: than none; the actuator's watchdog holds when they stop).
+    COMMAND: QoSProfile = QoSProfile(
+        history=HistoryPolicy.KEEP_LAST, depth=10,
+        reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+    #: State, ephemeris, mode: reliable + transient local, depth 1 (latched: a late
+    #: subscriber gets the last value at once).
+    STATE: QoSProfile = QoSProfile(
+        history=HistoryPolicy.KEEP_LAST, depth=1,
+        reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def _ros_type(default: Any) -> ParameterType:
+    if isinstance(default, bool):
+        return ParameterType.PARAMETER_BOOL
+    if isinstance(default, int):
+        return ParameterType.PARAMETER_INTEGER
+    if isinstance(default, float):
+        return ParameterType.PARAMETER_DOUBLE
+    if isinstance(default, str):
+        return ParameterType.PARAMETER_STRING
+    if isinstance(default, tuple):
+        if all(isinstance(v, str) for v in default) and default:
+            return ParameterType.PARAMETER_STRING_ARRAY
+        if all(isinstance(v, bool) for v in default) and default:
+            return ParameterType.PARAMETER_BOOL_ARRAY
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in default) and default:
+            return ParameterType.PARAMETER_INTEGER_ARRAY
+        if default == ():
+            return ParameterType.PARAMETER_STRING_ARRAY
+        return ParameterType.PARAMETER_DOUBLE_ARRAY
+    raise ConfigError(f"no ROS parameter type for default {default!r}")
+
+
+def parameter_descriptor(field: dataclasses.Field) -> ParameterDescriptor:
+    """The ``ParameterDescriptor`` of a config field (description, unit, range, read-only)."""
+    spec = param_spec(field)
+    ptype = _ros_type(field.default)
+    desc = ParameterDescriptor(
+        name=field.name, type=int(ptype), description=spec.describe(), read_only=spec.read_only)
+    if spec.choices:
+        desc.additional_constraints = f"one of: {', '.join(spec.choices)}"
+    lo, hi = spec.min_value, spec.max_value
+    if ptype in (ParameterType.PARAMETER_DOUBLE, ParameterType.PARAMETER_DOUBLE_ARRAY) and (
+        lo is not None and hi is not None
+    ):
+        desc.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
+    elif ptype in (ParameterType.PARAMETER_INTEGER, ParameterType.PARAMETER_INTEGER_ARRAY) and (
+        lo is not None and hi is not None
+    ):
+        desc.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=1)]
+    elif lo is not None or hi is not None:
+        desc.additional_constraints = (desc.additional_constraints + "; " if desc.additional_constraints else "") + (
+            f"range [{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
+        )
+    return desc
+
+
+class QsatPatNode(LifecycleNode):
+    """Base class of every qsat_pat node (see the module docstring for the pattern).
+
+    Subclasses set :attr:`config_class` and :attr:`default_name`, and override
+    :meth:`on_setup` (create publishers/subscriptions/timers), optionally
+    :meth:`on_teardown`, :meth:`on_config_changed`, :meth:`diagnostic_values`.
+    """
+
+    #: Frozen ConfigBase dataclass whose fields become the node's parameters.
+    config_class: type[ConfigBase]
+    #: Node name when none is given (launchers remap it).
+    default_name: str = "qsat_pat_node"
+
+    def __init__(self, node_name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(node_name or self.default_name, **kwargs)
+        self.counters: collections.Counter[str] = collections.Counter()
+        self._fields = {f.name: f for f in dataclasses.fields(self.config_class)}
+        self.declare_parameter(
+            "autostart", True,
+            ParameterDescriptor(description="configure and activate at start (false: wait for a lifecycle manager)",
+                                read_only=True))
+        values = {}
+        for name, field in self._fields.items():
+            desc = parameter_descriptor(field)
+            if isinstance(field.default, tuple) and not field.default:
+                # An empty array has no element type: declare it typed, uninitialised.
+                ptype = (Parameter.Type.STRING_ARRAY if desc.type == ParameterType.PARAMETER_STRING_ARRAY
+                         else Parameter.Type.DOUBLE_ARRAY)
+                value = self.declare_parameter(name, ptype, desc).value
+                values[name] = tuple(value) if value is not None else ()
+                continue
+            default = list(field.default) if isinstance(field.default, tuple) else field.default
+            value = self.declare_parameter(name, default, desc).value
+            values[name] = tuple(value) if isinstance(value, (list, tuple)) else value
+        try:
+            self.config = self.config_class(**values)
+        except ConfigError as exc:
+            # A parameter file with a bad value: refuse to start, naming the problem.
+            raise ConfigError(f"node {self.get_fully_qualified_name()}: {exc}") from exc
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diag_timer = self.create_timer(DIAGNOSTICS_PERIOD_S, self.publish_diagnostics)
+        self._active = False
+        self._last_error = ""
+
+    # -- parameters --------------------------------------------------------------------
+    def _on_set_parameters(self, params: Sequence[Parameter]) -> SetParametersResult:
+        changes = {}
+        for p in params:
+            if p.name in self._fields:
+                v = p.value
+                changes[p.name] = tuple(v) if isinstance(v, (list, tuple)) else v
+        if not changes:
+            return SetParametersResult(successful=True)
+        try:
+            new = self.config.replace(**changes)
+        except (ConfigError, TypeError, ValueError) as exc:
+            self.count("parameter_rejected")
+            self.get_logger().warning(f"parameter change refused: {exc}")
+            return SetParametersResult(successful=False, reason=str(exc))
+        old, self.config = self.config, new
+        try:
+            self.on_config_changed(old, new)
+        except QsatPatError as exc:
+            self.config = old
+            self.count("parameter_rejected")
+            return SetParametersResult(successful=False, reason=str(exc))
+        return SetParametersResult(successful=True)
+
+    def on_config_changed(self, old: ConfigBase, new: ConfigBase) -> None:
+        """Apply a validated configuration change (raise QsatPatError to refuse it)."""
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def on_setup(self) -> None:
+        """Create publishers, subscriptions and timers (called on configure)."""
+
+    def on_teardown(self) -> None:
+        """Release resources taken in :meth:`on_setup` (cleanup, shutdown, destruction).
+
+        Must be idempotent: it may run more than once.
+        """
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.on_setup()
+        except QsatPatError as exc:
+            self._last_error = str(exc)
+            self.get_logger().error(f"configure failed: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = True
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = False
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.on_teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = False
+        self.on_teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def destroy_node(self) -> None:
+        """Release resources (also when no lifecycle shutdown transition ran) and destroy."""
+        self._active = False
+        self.on_teardown()
+        super().destroy_node()
+
+    @property
+    def active(self) -> bool:
+        """True between activate and deactivate: only then process input."""
+        return self._active
+
+    def autostart(self) -> bool:
+        """Configure and activate if the ``autostart`` parameter is true; True if active."""
+        if not self.get_parameter("autostart").value:
+            return False
+        if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            raise ConfigError(f"node {self.get_fully_qualified_name()} failed to configure: {self._last_error}")
+        self.trigger_activate()
+        return self._active
+
+    # -- time, counters, diagnostics ----------------------------------------------------
+    def now_s(self) -> float:
+        """Node clock time [s] (simulation time when ``use_sim_time`` is true)."""
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def count(self, what: str, n: int = 1) -> None:
+        """Add ``n`` to the counter ``what`` (reported on /diagnostics)."""
+        self.counters[what] += n
+
+    def reject(self, kind: str, message: str) -> None:
+        """Count and log (throttled per kind) a piece of bad input; never raises."""
+        self.counters["rejected_" + kind] += 1
+        self._last_error = message
+        self.get_logger().warning(
+            f"{message} (rejected_{kind} = {self.counters['rejected_' + kind]})",
+            throttle_duration_sec=BAD_INPUT_LOG_THROTTLE_S)
+
+    def diagnostic_values(self) -> dict[str, Any]:
+        """Extra key values for /diagnostics (override)."""
+        return {}
+
+    def diagnostic_level(self) -> tuple[bytes, str]:
+        """(DiagnosticStatus level, message) of the report: WARN when input was rejected (override)."""
+        rejected = sum(v for k, v in self.counters.items() if k.startswith("rejected_"))
+        if not self._active:
+            return DiagnosticStatus.WARN, "inactive"
+        if rejected:
+            return DiagnosticStatus.WARN, f"{rejected} inputs rejected; last: {self._last_error}"
+        return DiagnosticStatus.OK, "ok"
+
+    def publish_diagnostics(self) -> None:
+        """Publish one DiagnosticStatus for this node on /diagnostics."""
+        level, message = self.diagnostic_level()
+        status = DiagnosticStatus(
+            level=level, name=self.get_fully_qualified_name(),
+            message=message, hardware_id=self.config_class.__name__)
+        values = {**{k: v for k, v in sorted(self.counters.items())}, **self.diagnostic_values()}
+        status.values = [KeyValue(key=str(k), value=str(v)) for k, v in values.items()]
+        arr = DiagnosticArray(status=[status])
+        arr.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(arr)
+
+
+def run_nodes(nodes: Sequence[QsatPatNode], executor=None) -> None:
+    """Autostart and spin nodes until shutdown (Ctrl-C, SIGTERM, rclpy.shutdown())."""
+    executor = executor or rclpy.executors.SingleThreadedExecutor()
+    for node in nodes:
+        executor.add_node(node)
+    for node in nodes:
+        node.autostart()
+    executor.spin()
+
+
+def make_main(node_class: type[QsatPatNode]) -> Callable[[list[str] | None], int]:
+    """The ``main(args=None)`` of a node executable: init, autostart, spin, clean shutdown.
+
+    Returns exit code 0 on a normal shutdown (SIGINT/SIGTERM), 1 if the node could not be
+    created or configured (the reason is logged).
+    """
+
+    def main(args: list[str] | None = None) -> int:
+        rclpy.init(args=args if args is not None else sys.argv)
+        node = None
+        code = 0
+        try:
+            node = node_class()
+            run_nodes([node])
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        except QsatPatError as exc:
+            print(f"[{node_class.default_name}] error: {exc}", file=sys.stderr)
+            code = 1
+        finally:
+            if node is not None:
+                node.destroy_node()
+            rclpy.try_shutdown()
+        return code
+
+    main.__doc__ = f"Run the {node_class.default_name} node (ros2 run qsat_pat {node_class.default_name})."
+    return main
