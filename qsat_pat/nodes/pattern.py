@@ -73,6 +73,7 @@ from rcl_interfaces.msg import (
     ParameterType,
     SetParametersResult,
 )
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -182,7 +183,21 @@ class QsatPatNode(LifecycleNode):
             "autostart", True,
             ParameterDescriptor(description="configure and activate at start (false: wait for a lifecycle manager)",
                                 read_only=True))
-        values = {}
+        values: dict[str, Any] = {}
+        try:
+            self._declare_config_parameters(values)
+            self.config = self.config_class(**values)
+        except (ConfigError, InvalidParameterValueException, InvalidParameterTypeException) as exc:
+            # A parameter file with a bad value: refuse to start, naming the problem.
+            raise ConfigError(f"node {self.get_fully_qualified_name()}: {exc}") from exc
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diag_timer = self.create_timer(DIAGNOSTICS_PERIOD_S, self.publish_diagnostics)
+        self._active = False
+        self._last_error = ""
+
+    def _declare_config_parameters(self, values: dict[str, Any]) -> None:
+        """Declare one parameter per config field; put the (overridden) values in ``values``."""
         for name, field in self._fields.items():
             desc = parameter_descriptor(field)
             if isinstance(field.default, tuple) and not field.default:
@@ -195,16 +210,6 @@ class QsatPatNode(LifecycleNode):
             default = list(field.default) if isinstance(field.default, tuple) else field.default
             value = self.declare_parameter(name, default, desc).value
             values[name] = tuple(value) if isinstance(value, (list, tuple)) else value
-        try:
-            self.config = self.config_class(**values)
-        except ConfigError as exc:
-            # A parameter file with a bad value: refuse to start, naming the problem.
-            raise ConfigError(f"node {self.get_fully_qualified_name()}: {exc}") from exc
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._diag_timer = self.create_timer(DIAGNOSTICS_PERIOD_S, self.publish_diagnostics)
-        self._active = False
-        self._last_error = ""
 
     # -- parameters --------------------------------------------------------------------
     def _on_set_parameters(self, params: Sequence[Parameter]) -> SetParametersResult:
