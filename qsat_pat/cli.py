@@ -19,6 +19,7 @@ from qsat_pat.core.errors import QsatPatError
 #: Modules under qsat_pat.commands that add subcommands, in help order.
 COMMAND_MODULES: tuple[str, ...] = (
     "qsat_pat.commands.up",
+    "qsat_pat.commands.bag",
 )
 
 
