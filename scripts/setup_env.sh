@@ -38,6 +38,17 @@ if [ ${#missing[@]} -gt 0 ]; then
     die "missing build tools: ${missing[*]}. Install them first, e.g. 'sudo apt-get install ${pkgs[*]}' (Debian/Ubuntu), then run again."
   fi
 fi
+# SDFormat validator for gazebo_worlds/ (`ign sdf -k`, Debian's ignition-tools + libsdformat):
+# used by the tests; installed when missing and possible, otherwise those tests say why they skip.
+if ! command -v ign >/dev/null 2>&1 || ! ls /usr/lib/ruby/ignition/cmdsdformat*.rb /usr/lib/*/ruby/ignition/cmdsdformat*.rb 2>/dev/null | grep -q .; then
+  if [ "${QSAT_PAT_APT:-1}" = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's SDFormat validator (ignition-tools libsdformat-dev)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        ignition-tools libsdformat-dev >/dev/null; } || say "warning: could not install ignition-tools/libsdformat-dev; SDF validation tests will skip"
+  else
+    say "note: 'ign sdf' (Debian: ignition-tools libsdformat-dev) not found; SDF validation tests will skip"
+  fi
+fi
 python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' \
   || die "python3 >= 3.10 is required (found $(python3 --version 2>&1)); the ROS 2 Kilted wheels are built for CPython 3.11"
 
