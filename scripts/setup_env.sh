@@ -40,7 +40,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # SDFormat validator for gazebo_worlds/ (`ign sdf -k`, Debian's ignition-tools + libsdformat):
 # used by the tests; installed when missing and possible, otherwise those tests say why they skip.
-if ! command -v ign >/dev/null 2>&1 || ! ls /usr/lib/ruby/ignition/cmdsdformat*.rb /usr/lib/*/ruby/ignition/cmdsdformat*.rb 2>/dev/null | grep -q .; then
+if ! ign sdf --help >/dev/null 2>&1; then
   if [ "${QSAT_PAT_APT:-1}" = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing Debian's SDFormat validator (ignition-tools libsdformat-dev)"
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
