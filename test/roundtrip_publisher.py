@@ -9,9 +9,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import rclpy  # noqa: E402
-from msg_samples import MESSAGE_NAMES, sample  # noqa: E402
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+import rclpy
+from msg_samples import MESSAGE_NAMES, sample
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 rclpy.init()

@@ -18,8 +18,7 @@ FORBIDDEN_PREFIXES = ("rclpy", "rosidl", "rcl_", "launch", "qsat_pat.msg", "qsat
 
 def _is_forbidden(module: str) -> bool:
     top = module.split(".")[0]
-    return (module.startswith(FORBIDDEN_PREFIXES) or top.endswith("_msgs") or top.endswith("_srvs")
-            or top in ("builtin_interfaces", "rcl_interfaces", "lifecycle_msgs"))
+    return (module.startswith(FORBIDDEN_PREFIXES) or top.endswith(("_msgs", "_srvs")) or top in ("builtin_interfaces", "rcl_interfaces", "lifecycle_msgs"))
 
 
 def _imports(path: Path):
