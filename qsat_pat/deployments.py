@@ -35,6 +35,9 @@ from dataclasses import dataclass, field
 #: ``ros2 run qsat_pat <executable>`` and ``<venv>/lib/qsat_pat/<executable>`` run it.
 EXECUTABLES: dict[str, str] = {
     "bag_recorder": "qsat_pat.nodes.bag_recorder",
+    "ephemeris": "qsat_pat.nodes.ephemeris",
+    "optical_modem": "qsat_pat.nodes.optical_modem",
+    "qkd_monitor": "qsat_pat.nodes.qkd_monitor",
 }
 
 #: Namespaces of the two terminals (topics are relative, so they land under these).
@@ -98,6 +101,7 @@ DEPLOYMENTS: dict[str, Deployment] = {
         description="Optical ground station terminal on real hardware.",
         nodes=(
             NodeSpec("bag_recorder", "bag_recorder", OGS_NS, ("recorder.yaml",)),
+            NodeSpec("ephemeris", "ephemeris", OGS_NS, ("ephemeris.yaml",)),
         ),
     ),
     "space": Deployment(
@@ -112,6 +116,8 @@ DEPLOYMENTS: dict[str, Deployment] = {
         description="Both terminals and the simulator, closed loop.",
         nodes=(
             NodeSpec("bag_recorder", "bag_recorder", "/", ("recorder.yaml",)),
+            NodeSpec("optical_modem", "optical_modem", "/", ("modem.yaml",)),
+            NodeSpec("qkd_monitor", "qkd_monitor", "/", ("qkd_monitor.yaml",)),
         ),
     ),
 }
