@@ -20,6 +20,7 @@ from qsat_pat.core.errors import QsatPatError
 COMMAND_MODULES: tuple[str, ...] = (
     "qsat_pat.commands.up",
     "qsat_pat.commands.bag",
+    "qsat_pat.commands.centroid",
     "qsat_pat.commands.link",
     "qsat_pat.commands.ephem",
 )

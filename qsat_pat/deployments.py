@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 #: ``ros2 run qsat_pat <executable>`` and ``<venv>/lib/qsat_pat/<executable>`` run it.
 EXECUTABLES: dict[str, str] = {
     "bag_recorder": "qsat_pat.nodes.bag_recorder",
+    "beacon_imaging": "qsat_pat.nodes.beacon_imaging",
     "ephemeris": "qsat_pat.nodes.ephemeris",
     "optical_modem": "qsat_pat.nodes.optical_modem",
     "qkd_monitor": "qsat_pat.nodes.qkd_monitor",
@@ -101,6 +102,7 @@ DEPLOYMENTS: dict[str, Deployment] = {
         description="Optical ground station terminal on real hardware.",
         nodes=(
             NodeSpec("bag_recorder", "bag_recorder", OGS_NS, ("recorder.yaml",)),
+            NodeSpec("beacon_imaging", "beacon_imaging", OGS_NS, ("beacon_imaging.yaml",)),
             NodeSpec("ephemeris", "ephemeris", OGS_NS, ("ephemeris.yaml",)),
         ),
     ),

@@ -1,0 +1,218 @@
+"""Node ``beacon_imaging``: camera frames -> beacon centroids (qsat_pat.core.imaging).
+
+Input ``image`` (``sensor_msgs/Image``, mono8 / mono16 / 8UC1 / 16UC1).  Output
+``beacon_centroid`` (``qsat_pat/BeaconCentroid``) for every frame, with ``valid = false``
+and a reason when no beacon is found (seed 002 §II.1 pipeline as method ``york``, the
+sub-pixel Cramer-Rao pipeline as ``default``).
+
+Windowed ROI (seed 002 §IV): with ``roi_size_px > 0`` and ``roi_track`` true, each frame
+is searched in a window around the last valid centroid; after ``roi_lost_frames``
+consecutive frames without a detection the whole frame is searched again.
+
+Master dark: the ``capture_dark`` service (``std_srvs/Trigger``) averages (median) the next
+``dark_capture_frames`` frames into a master dark with a hot-pixel map, uses it from then
+on, and writes it to ``dark_frame_file`` (``.npy``) if that is set.  At start the node
+loads ``dark_frame_file`` if the file exists.
+
+Bad input (wrong encoding, data size not matching width/height/step, frames of another
+size than the dark) is counted on ``/diagnostics`` and skipped; the node keeps running.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sensor_msgs.msg import Image, RegionOfInterest
+from std_srvs.srv import Trigger
+
+from qsat_pat.core.errors import ImagingError
+from qsat_pat.core.imaging import (
+    BeaconImager,
+    Calibration,
+    CentroidResult,
+    ImagingConfig,
+    build_master_dark,
+    load_frame,
+)
+from qsat_pat.core.params import param
+from qsat_pat.msg import BeaconCentroid
+from qsat_pat.nodes.pattern import Qos, QsatPatNode, make_main
+
+#: Image encodings accepted, with their numpy dtype.
+ENCODINGS = {"mono8": np.uint8, "8UC1": np.uint8, "mono16": np.uint16, "16UC1": np.uint16}
+
+
+@dataclass(frozen=True)
+class BeaconImagingConfig(ImagingConfig):
+    """Parameters of the ``beacon_imaging`` node: the imaging core's plus the node's own."""
+
+    camera_id: str = param("ogs_fine", "camera name copied into BeaconCentroid.camera_id")
+    roi_track: bool = param(True, "search a roi_size_px window around the last valid centroid")
+    roi_lost_frames: int = param(3, "frames without detection before searching the full frame again",
+                                 min_value=1, max_value=100000)
+    dark_frame_file: str = param("", "master dark (.npy or image) loaded at start and written by capture_dark; "
+                                 "empty = none")
+    dark_capture_frames: int = param(16, "frames median-stacked by the capture_dark service",
+                                     min_value=1, max_value=10000)
+
+
+def image_to_array(msg: Image) -> np.ndarray:
+    """``sensor_msgs/Image`` (mono8/mono16/8UC1/16UC1) -> 2-D uint8/uint16 array (a copy).
+
+    Raises
+    ------
+    ImagingError
+        Unsupported encoding or data size inconsistent with height, width and step.
+    """
+    dtype = ENCODINGS.get(msg.encoding)
+    if dtype is None:
+        raise ImagingError(f"image encoding {msg.encoding!r} is not supported; use one of {sorted(ENCODINGS)}")
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    itemsize = np.dtype(dtype).itemsize
+    if height < 1 or width < 1:
+        raise ImagingError(f"image is {width}x{height} px (empty)")
+    if step < width * itemsize:
+        raise ImagingError(f"image step {step} B is shorter than a row ({width} px x {itemsize} B)")
+    try:
+        data = np.frombuffer(msg.data, dtype=np.uint8)  # array.array / bytes: no copy
+    except TypeError:
+        data = np.asarray(msg.data, dtype=np.uint8)
+    if data.size != step * height:
+        raise ImagingError(f"image data has {data.size} B, expected step*height = {step * height} B")
+    rows = data.reshape(height, step)[:, : width * itemsize]
+    endian = ">" if msg.is_bigendian else "<"
+    return np.ascontiguousarray(rows).view(np.dtype(dtype).newbyteorder(endian)).astype(dtype, copy=False).copy()
+
+
+def result_to_msg(result: CentroidResult, header, camera_id: str) -> BeaconCentroid:
+    """Core :class:`CentroidResult` -> ``BeaconCentroid`` (same field names)."""
+    f = result.as_message_fields()
+    msg = BeaconCentroid()
+    msg.header = header
+    msg.camera_id = camera_id
+    msg.method = f["method"]
+    msg.valid = f["valid"]
+    msg.reason = f["reason"]
+    msg.saturated = f["saturated"]
+    msg.x_px = f["x_px"]
+    msg.y_px = f["y_px"]
+    msg.covariance_px2 = f["covariance_px2"]
+    msg.signal_e = f["signal_e"]
+    msg.background_e = f["background_e"]
+    msg.peak_dn = f["peak_dn"]
+    msg.snr = f["snr"]
+    msg.spot_area_px = f["spot_area_px"]
+    x, y, w, h = f["roi"]
+    msg.roi = RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h, do_rectify=False)
+    return msg
+
+
+class BeaconImagingNode(QsatPatNode):
+    """Centroids the beacon on every camera frame (see the module docstring)."""
+
+    config_class = BeaconImagingConfig
+    default_name = "beacon_imaging"
+
+    def on_setup(self) -> None:
+        self.calibration = Calibration()
+        path = self.config.dark_frame_file
+        if path and Path(path).is_file():
+            self.calibration = Calibration(dark_dn=load_frame(path))
+            self.get_logger().info(f"master dark loaded from {path}")
+        self.imager = BeaconImager(self._core_config(self.config), self.calibration)
+        self.last_xy_px: tuple[float, float] | None = None
+        self.misses = 0
+        self.dark_frames: list[np.ndarray] | None = None
+        self.last: dict = {}
+        self.pub = self.create_lifecycle_publisher(BeaconCentroid, "beacon_centroid", Qos.STREAM)
+        self.sub = self.create_subscription(Image, "image", self.on_image, Qos.SENSOR)
+        self.srv = self.create_service(Trigger, "capture_dark", self.on_capture_dark)
+
+    def on_teardown(self) -> None:
+        if getattr(self, "sub", None) is not None:
+            self.destroy_subscription(self.sub)
+            self.sub = None
+        if getattr(self, "srv", None) is not None:
+            self.destroy_service(self.srv)
+            self.srv = None
+
+    @staticmethod
+    def _core_config(config: BeaconImagingConfig) -> ImagingConfig:
+        core_fields = ImagingConfig.__dataclass_fields__
+        return ImagingConfig(**{k: v for k, v in config.as_dict().items() if k in core_fields})
+
+    def on_config_changed(self, old, new) -> None:
+        if hasattr(self, "imager"):
+            self.imager = BeaconImager(self._core_config(new), self.calibration)
+
+    def on_capture_dark(self, request, response):
+        self.dark_frames = []
+        response.success = True
+        response.message = (f"capturing a master dark from the next {self.config.dark_capture_frames} frames; "
+                            "block the beacon")
+        self.count("dark_captures_started")
+        return response
+
+    def _collect_dark(self, frame: np.ndarray) -> None:
+        self.dark_frames.append(frame)
+        if len(self.dark_frames) < self.config.dark_capture_frames:
+            return
+        frames, self.dark_frames = self.dark_frames, None
+        try:
+            cal = build_master_dark(frames)
+        except ImagingError as exc:
+            self.reject("dark_capture_failed", str(exc))
+            return
+        self.calibration = cal
+        self.imager = BeaconImager(self._core_config(self.config), cal)
+        self.count("dark_captures_done")
+        if self.config.dark_frame_file:
+            np.save(self.config.dark_frame_file, cal.dark_dn)
+        self.get_logger().info(f"master dark from {len(frames)} frames; {int(cal.hot_pixel_mask.sum())} hot pixels")
+
+    def on_image(self, msg: Image) -> None:
+        if not self.active:
+            return
+        try:
+            frame = image_to_array(msg)
+        except ImagingError as exc:
+            self.reject("bad_image", str(exc))
+            return
+        if self.dark_frames is not None:
+            self._collect_dark(frame)
+            return
+        predicted = None
+        if self.config.roi_track and self.config.roi_size_px > 0 and self.last_xy_px is not None:
+            predicted = self.last_xy_px
+        try:
+            result = self.imager.process(frame, predicted)
+        except ImagingError as exc:
+            self.reject("bad_frame", str(exc))
+            return
+        if result.valid:
+            self.last_xy_px = (result.x_px, result.y_px)
+            self.misses = 0
+            self.count("detections")
+        else:
+            self.misses += 1
+            self.count("no_detection_" + result.reason)
+            if self.misses >= self.config.roi_lost_frames:
+                self.last_xy_px = None
+        self.count("frames")
+        self.pub.publish(result_to_msg(result, msg.header, self.config.camera_id))
+        self.last = {"x_px": result.x_px, "y_px": result.y_px, "snr": result.snr,
+                     "sigma_x_px": math.sqrt(result.covariance_px2[0, 0]) if result.valid else math.nan}
+
+    def diagnostic_values(self) -> dict:
+        return dict(getattr(self, "last", {}))
+
+
+NODE_CLASS = BeaconImagingNode
+main = make_main(BeaconImagingNode)
+
+if __name__ == "__main__":
+    sys.exit(main())
