@@ -37,7 +37,10 @@ EXECUTABLES: dict[str, str] = {
     "bag_recorder": "qsat_pat.nodes.bag_recorder",
     "beacon_imaging": "qsat_pat.nodes.beacon_imaging",
     "ephemeris": "qsat_pat.nodes.ephemeris",
+    "fsm_controller": "qsat_pat.nodes.fsm_controller",
+    "gimbal_controller": "qsat_pat.nodes.gimbal_controller",
     "optical_modem": "qsat_pat.nodes.optical_modem",
+    "pat_manager": "qsat_pat.nodes.pat_manager",
     "qkd_monitor": "qsat_pat.nodes.qkd_monitor",
 }
 
@@ -104,6 +107,10 @@ DEPLOYMENTS: dict[str, Deployment] = {
             NodeSpec("bag_recorder", "bag_recorder", OGS_NS, ("recorder.yaml",)),
             NodeSpec("beacon_imaging", "beacon_imaging", OGS_NS, ("beacon_imaging.yaml",)),
             NodeSpec("ephemeris", "ephemeris", OGS_NS, ("ephemeris.yaml",)),
+            NodeSpec("fsm_controller", "fsm_controller", OGS_NS, ("fsm_controller.yaml",)),
+            NodeSpec("gimbal_controller", "gimbal_controller", OGS_NS, ("gimbal_controller.yaml",)),
+            NodeSpec("pat_manager", "pat_manager", OGS_NS, ("pat_manager.yaml",),
+                     remappings=(("fine_centroid", "beacon_centroid"),)),
         ),
     ),
     "space": Deployment(

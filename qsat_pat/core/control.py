@@ -1,0 +1,1138 @@
+"""Two-stage tracking control: FSM and coarse-stage models, PID, latency handling, offload.
+
+The fine loop closes a fast-steering mirror (FSM) on a fast camera (or a quadrant
+detector); the coarse loop moves the mount (OGS) or the spacecraft body (space
+terminal, ADCS attitude target).  Everything here is pure computation with time passed
+in; nodes feed it centroids/ephemerides and turn its outputs into
+``PointingCommand``/``ActuatorState`` messages (see :class:`PointingCommand`,
+:class:`ActuatorState`, which mirror ``msg/PointingCommand.msg`` and
+``msg/ActuatorState.msg`` field by field).
+
+Sign and frame convention of the fine loop (small angles, radians):
+
+* ``los``: direction of the received beacon relative to the coarse stage's boresight,
+  in the terminal's LOS frame (x = cross-elevation / tip, y = elevation / tilt);
+* ``u``: FSM deflection expressed in the same frame (after :class:`FsmCalibration`);
+* the camera measures the residual ``r = los - u`` (at mid-exposure time);
+* the transmitted beam points along ``u``; the fine set-point is the point-ahead
+  ``pa`` (seed 004 eq. (1)-(2)), so the loop drives ``u -> los + pa`` and the camera
+  residual to ``-pa``.  The point-ahead enters the set-point only (seed 004 §2.3:
+  "we only modify the closed-loop point of the fine tracking").
+
+References
+----------
+seed 003 §2.3 (Vector OGS: open loop ~400 urad -> coarse ~50 urad -> fine < 7 urad RMS,
+580 Hz FSM); seed 004 §2.2, Table 1 (Micius uplink: 1 kHz fine camera, PI S-330 FSM,
+250 urad range, two-stage PID, < 3 urad); seed 002 §II.3 (FSM calibration from a large
+known deflection, excess handed to the mount), §IV (camera latency -> over-correction);
+seed 001 §3, §4.5 (NanoBob: ADCS 50 urad, quadrant detector, 13.7 mrad/s OGS slew,
+12.6 mrad/s satellite slew at 550 km).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import expm
+from scipy.special import erf, erfinv
+
+from qsat_pat.core.errors import ConfigError, ControlError
+from qsat_pat.core.params import ConfigBase, param
+
+#: Standard gravitational parameter of the Earth [m^3/s^2].
+MU_EARTH_M3PS2 = 3.986004418e14
+#: Mean Earth radius used by the circular-orbit plant [m].
+R_EARTH_M = 6371.0e3
+#: Speed of light [m/s].
+C_MPS = 299_792_458.0
+
+
+# --------------------------------------------------------------------------------------
+# Message-shaped dataclasses
+# --------------------------------------------------------------------------------------
+class Stage(enum.IntEnum):
+    """Pointing stage, values of ``PointingCommand.STAGE_*``."""
+
+    FSM = 0
+    MOUNT = 1
+    BODY = 2
+
+
+class Mode(enum.IntEnum):
+    """Command mode, values of ``PointingCommand.MODE_*``."""
+
+    POSITION = 0
+    RATE = 1
+    HOLD = 2
+    PARK = 3
+
+
+def _finite_vec2(name: str, value) -> np.ndarray:
+    """``value`` as a finite float array of shape (2,), else :class:`ControlError`."""
+    arr = np.asarray(value, dtype=float)
+    if arr.shape != (2,):
+        raise ControlError(f"{name} must have shape (2,) [rad], got shape {arr.shape}")
+    if not (math.isfinite(arr[0]) and math.isfinite(arr[1])):
+        raise ControlError(f"{name} = {arr.tolist()} is not finite; reject the command and hold")
+    return arr
+
+
+def _clip(x: np.ndarray, lo, hi) -> np.ndarray:
+    """np.clip without its dispatch overhead (hot loop)."""
+    return np.minimum(np.maximum(x, lo), hi)
+
+
+def _finite(name: str, value) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ControlError(f"{name} = {value!r} is not a number") from None
+    if not math.isfinite(x):
+        raise ControlError(f"{name} = {x!r} is not finite; reject the command and hold")
+    return x
+
+
+@dataclass(frozen=True)
+class PointingCommand:
+    """A command to one stage; fields as ``msg/PointingCommand.msg``.
+
+    Construction validates: every number finite (else :class:`ControlError`), so a NaN
+    can never be carried to a driver.  Range checks against a stage's limits are done
+    by :func:`qsat_pat.core.safety.validate_command`.
+
+    Attributes
+    ----------
+    t_s : float
+        Time the set-point applies to [s] (``header.stamp``).
+    stage : Stage
+    mode : Mode
+    axis1_rad, axis2_rad : float
+        FSM tip/tilt, mount az/el, or body az/el target [rad].
+    axis1_rate_radps, axis2_rate_radps : float
+        Rate feed-forward (POSITION) or the command (RATE) [rad/s].
+    reason : str
+        Why this command (for logs).
+    """
+
+    t_s: float
+    stage: Stage
+    mode: Mode
+    axis1_rad: float = 0.0
+    axis2_rad: float = 0.0
+    axis1_rate_radps: float = 0.0
+    axis2_rate_radps: float = 0.0
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        for f in ("t_s", "axis1_rad", "axis2_rad", "axis1_rate_radps", "axis2_rate_radps"):
+            object.__setattr__(self, f, _finite(f"PointingCommand.{f}", getattr(self, f)))
+        try:
+            object.__setattr__(self, "stage", Stage(int(self.stage)))
+            object.__setattr__(self, "mode", Mode(int(self.mode)))
+        except ValueError as exc:
+            raise ControlError(f"PointingCommand has an unknown stage/mode: {exc}") from None
+
+    @property
+    def position_rad(self) -> np.ndarray:
+        """(axis1, axis2) [rad], shape (2,)."""
+        return np.array([self.axis1_rad, self.axis2_rad])
+
+    @property
+    def rate_radps(self) -> np.ndarray:
+        """(axis1, axis2) rates [rad/s], shape (2,)."""
+        return np.array([self.axis1_rate_radps, self.axis2_rate_radps])
+
+
+@dataclass(frozen=True)
+class ActuatorState:
+    """What a stage actually does; fields as ``msg/ActuatorState.msg``."""
+
+    t_s: float
+    stage: Stage
+    mode: Mode
+    axis1_rad: float
+    axis2_rad: float
+    axis1_rate_radps: float = 0.0
+    axis2_rate_radps: float = 0.0
+    at_limit: bool = False
+    holding: bool = False
+    fault: bool = False
+    fault_reason: str = ""
+    command_age_s: float = 0.0
+
+
+# --------------------------------------------------------------------------------------
+# FSM model and calibration
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FsmConfig(ConfigBase):
+    """Fast-steering mirror: range and second-order dynamics (seed 004 Table 1, seed 003 §2.3)."""
+
+    range_rad: float = param(250e-6, "mechanical range per axis (+-), PI S-330 class", unit="rad",
+                             min_value=1e-6, max_value=0.1)
+    bandwidth_hz: float = param(580.0, "natural frequency of the 2nd-order mirror response",
+                                unit="Hz", min_value=1.0, max_value=2e4)
+    damping: float = param(0.7, "damping ratio of the 2nd-order response", min_value=0.05,
+                           max_value=5.0)
+
+
+class FsmModel:
+    """Two-axis FSM plant: command clamp to +-range, then a 2nd-order low-pass per axis.
+
+    The continuous model ``p'' = wn^2 (u - p) - 2 zeta wn p'`` is discretised exactly for a
+    zero-order-hold command (matrix exponential), so it is stable for any step ``dt_s``.
+
+    Parameters
+    ----------
+    config : FsmConfig
+    """
+
+    def __init__(self, config: FsmConfig | None = None) -> None:
+        self.config = config or FsmConfig()
+        self._cache: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+        self.position_rad = np.zeros(2)
+        self.rate_radps = np.zeros(2)
+        self.at_limit = False
+
+    def _discrete(self, dt_s: float) -> tuple[np.ndarray, np.ndarray]:
+        key = round(dt_s, 12)
+        if key not in self._cache:
+            wn = 2 * math.pi * self.config.bandwidth_hz
+            z = self.config.damping
+            a = np.array([[0.0, 1.0, 0.0], [-wn * wn, -2 * z * wn, wn * wn], [0.0, 0.0, 0.0]])
+            m = expm(a * dt_s)
+            self._cache[key] = (m[:2, :2].copy(), m[:2, 2].copy())
+        return self._cache[key]
+
+    def clamp(self, command_rad) -> tuple[np.ndarray, bool]:
+        """Command limited to the range; returns (clamped (2,), at_limit)."""
+        u = _finite_vec2("FSM command", command_rad)
+        r = self.config.range_rad
+        c = _clip(u, -r, r)
+        return c, bool(abs(u[0]) >= r or abs(u[1]) >= r)
+
+    def step(self, command_rad, dt_s: float) -> np.ndarray:
+        """Advance by ``dt_s`` [s] holding ``command_rad`` (2,); return the mirror position [rad]."""
+        if not (dt_s > 0 and math.isfinite(dt_s)):
+            raise ControlError(f"FSM step dt_s = {dt_s!r} must be finite and > 0")
+        u, self.at_limit = self.clamp(command_rad)
+        ad, bd = self._discrete(float(dt_s))
+        p = ad[0, 0] * self.position_rad + ad[0, 1] * self.rate_radps + bd[0] * u
+        v = ad[1, 0] * self.position_rad + ad[1, 1] * self.rate_radps + bd[1] * u
+        self.position_rad, self.rate_radps = p, v
+        return p.copy()
+
+    def reset(self, position_rad=(0.0, 0.0)) -> None:
+        """Put the mirror at rest at ``position_rad``."""
+        self.position_rad = _finite_vec2("FSM position", position_rad).copy()
+        self.rate_radps = np.zeros(2)
+
+
+@dataclass(frozen=True)
+class FsmCalibration:
+    """Affine map between FSM tip/tilt [rad] and camera pixels.
+
+    ``px = matrix_px_per_rad @ angle_rad + offset_px``.  The 2x2 matrix holds scale and
+    rotation (and any shear); seed 002 §II.3 reduces it to one scalar (a lever arm from
+    one large known deflection); this is the general fit.
+    """
+
+    matrix_px_per_rad: np.ndarray
+    offset_px: np.ndarray
+    residual_rms_px: float
+
+    @property
+    def scale_px_per_rad(self) -> tuple[float, float]:
+        """Singular values of the matrix (the two axis scales) [px/rad]."""
+        s = np.linalg.svd(self.matrix_px_per_rad, compute_uv=False)
+        return float(s[0]), float(s[1])
+
+    @property
+    def rotation_rad(self) -> float:
+        """Rotation of the FSM axes on the camera (polar factor of the matrix) [rad]."""
+        u, _, vt = np.linalg.svd(self.matrix_px_per_rad)
+        r = u @ vt
+        return float(math.atan2(r[1, 0], r[0, 0]))
+
+    def px_to_rad(self, delta_px) -> np.ndarray:
+        """FSM angle change (2,) [rad] that moves the spot by ``delta_px`` (2,) [px]."""
+        d = np.asarray(delta_px, dtype=float)
+        return np.linalg.solve(self.matrix_px_per_rad, d)
+
+    def rad_to_px(self, angle_rad) -> np.ndarray:
+        """Spot displacement (2,) [px] for an FSM angle change (2,) [rad]."""
+        return self.matrix_px_per_rad @ np.asarray(angle_rad, dtype=float)
+
+
+def fit_fsm_calibration(commanded_rad, measured_px) -> FsmCalibration:
+    """Fit the pixel <- FSM tip/tilt map from commanded deflections (least squares).
+
+    Parameters
+    ----------
+    commanded_rad : array_like, shape (N, 2)
+        Commanded (tip, tilt) [rad]; at least 3 non-collinear points, ideally large
+        deflections (seed 002 §II.3 uses one "large known angle").
+    measured_px : array_like, shape (N, 2)
+        Spot centroids (x, y) [px] measured at each deflection.
+
+    Returns
+    -------
+    FsmCalibration
+
+    Raises
+    ------
+    ControlError
+        Shapes differ, fewer than 3 points, non-finite values, or the deflections do not
+        span both axes (rank-deficient: command a pattern such as a square or a cross).
+
+    References
+    ----------
+    seed 002 §II.3 (calibration of the pixel/angle relation by a known deflection).
+    """
+    a = np.asarray(commanded_rad, dtype=float)
+    b = np.asarray(measured_px, dtype=float)
+    if a.ndim != 2 or a.shape[1] != 2 or a.shape != b.shape:
+        raise ControlError(
+            f"calibration needs commanded_rad and measured_px of the same shape (N, 2); got "
+            f"{a.shape} and {b.shape}")
+    if a.shape[0] < 3:
+        raise ControlError(f"calibration needs >= 3 deflections, got {a.shape[0]}")
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        raise ControlError("calibration data contain NaN/inf; drop frames without a detection")
+    design = np.hstack([a, np.ones((a.shape[0], 1))])
+    if np.linalg.matrix_rank(design) < 3:
+        raise ControlError("commanded deflections do not span both FSM axes; command a square or cross")
+    sol, *_ = np.linalg.lstsq(design, b, rcond=None)
+    matrix = sol[:2].T
+    offset = sol[2]
+    resid = b - design @ sol
+    rms = float(np.sqrt(np.mean(np.sum(resid * resid, axis=1))))
+    return FsmCalibration(matrix, offset, rms)
+
+
+# --------------------------------------------------------------------------------------
+# PID
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PidConfig(ConfigBase):
+    """Two-axis PID with output limit, anti-windup and a filtered derivative."""
+
+    kp: float = param(0.2, "proportional gain", min_value=0.0, max_value=1e4)
+    ki_per_s: float = param(400.0, "integral gain", unit="1/s", min_value=0.0, max_value=1e6)
+    kd_s: float = param(0.0, "derivative gain", unit="s", min_value=0.0, max_value=10.0)
+    derivative_filter_hz: float = param(100.0, "corner of the 1st-order derivative filter",
+                                        unit="Hz", min_value=0.01, max_value=1e5)
+    output_limit: float = param(250e-6, "output clamp per axis (+-), in the output's unit",
+                                min_value=0.0, max_value=1e3)
+    anti_windup: str = param("clamp", "integrator anti-windup", choices=("clamp", "none"))
+
+
+class Pid:
+    """Two-axis PID (parallel form) with conditional-integration anti-windup.
+
+    ``u = kp e + ki integral(e) + kd d/dt(e)_filtered + feedforward``, clipped to
+    ``+-output_limit``.  With ``anti_windup="clamp"`` the integrator is frozen on an axis
+    while its output is saturated and the error pushes further into saturation.
+    """
+
+    def __init__(self, config: PidConfig | None = None) -> None:
+        self.config = config or PidConfig()
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero the integrator and the derivative filter."""
+        self.integral = np.zeros(2)
+        self._prev_error: np.ndarray | None = None
+        self._deriv = np.zeros(2)
+        self.saturated = np.zeros(2, dtype=bool)
+
+    def step(self, error, dt_s: float, feedforward=(0.0, 0.0)) -> np.ndarray:
+        """One update; returns the clipped output (2,).
+
+        Raises
+        ------
+        ControlError
+            Non-finite error/feed-forward or a non-positive ``dt_s``.
+        """
+        e = _finite_vec2("PID error", error)
+        ff = _finite_vec2("PID feed-forward", feedforward)
+        if not (dt_s > 0 and math.isfinite(dt_s)):
+            raise ControlError(f"PID dt_s = {dt_s!r} must be finite and > 0")
+        c = self.config
+        if c.kd_s > 0.0 and self._prev_error is not None:
+            tau = 1.0 / (2 * math.pi * c.derivative_filter_hz)
+            alpha = dt_s / (tau + dt_s)
+            self._deriv = self._deriv + alpha * ((e - self._prev_error) / dt_s - self._deriv)
+        self._prev_error = e
+        cand = self.integral + c.ki_per_s * e * dt_s
+        u_raw = c.kp * e + cand + c.kd_s * self._deriv + ff
+        lim = c.output_limit
+        u = _clip(u_raw, -lim, lim)
+        self.saturated = np.abs(u_raw) > lim
+        if c.anti_windup == "clamp":
+            pushing = self.saturated & (np.sign(e) == np.sign(u_raw))
+            self.integral = np.where(pushing, self.integral, _clip(cand, -lim, lim))
+        else:
+            self.integral = cand
+        return u
+
+
+# --------------------------------------------------------------------------------------
+# Fine loop with latency compensation
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FineLoopConfig(ConfigBase):
+    """Fine tracking loop: FSM on a fast camera or a quadrant detector."""
+
+    rate_hz: float = param(1000.0, "loop (fine camera) rate", unit="Hz", min_value=1.0, max_value=1e5)
+    latency_compensation: str = param(
+        "smith", "how stale measurements are handled: 'smith' reconstructs the LOS at the "
+        "measurement time from the mirror history (Smith predictor); 'none' uses the raw residual",
+        choices=("smith", "none"))
+    predict_to_actuation: bool = param(True, "extrapolate the reconstructed LOS to the actuation "
+                                       "time with its estimated rate")
+    actuation_delay_s: float = param(0.0, "command-to-mirror delay added to the prediction horizon",
+                                     unit="s", min_value=0.0, max_value=1.0)
+    predictor_alpha: float = param(0.5, "alpha of the alpha-beta LOS predictor", min_value=0.01,
+                                   max_value=1.0)
+    predictor_beta: float = param(0.05, "beta of the alpha-beta LOS predictor", min_value=0.0,
+                                  max_value=1.0)
+    reference_feedforward: float = param(1.0, "gain of the predicted-LOS (reference) feed-forward "
+                                         "in 'smith' mode; the PID then only trims model errors",
+                                         min_value=0.0, max_value=1.0)
+    kp: float = param(0.0, "proportional gain", min_value=0.0, max_value=100.0)
+    ki_per_s: float = param(50.0, "integral gain (with the reference feed-forward the PID only "
+                            "trims model errors)", unit="1/s", min_value=0.0, max_value=1e6)
+    kd_s: float = param(0.0, "derivative gain", unit="s", min_value=0.0, max_value=1.0)
+    derivative_filter_hz: float = param(100.0, "derivative filter corner", unit="Hz",
+                                        min_value=0.01, max_value=1e5)
+    history_s: float = param(0.5, "mirror-command history kept for the Smith predictor", unit="s",
+                             min_value=0.01, max_value=10.0)
+
+
+@dataclass(frozen=True)
+class FineLoopOutput:
+    """One fine-loop update."""
+
+    command_rad: np.ndarray       #: FSM command (2,) [rad] (feedback + point-ahead), clamped
+    feedback_rad: np.ndarray      #: feedback part (2,) [rad]
+    error_rad: np.ndarray         #: error the PID saw (2,) [rad]
+    los_estimate_rad: np.ndarray  #: LOS predicted to the actuation time (2,) [rad] (NaN if none)
+    at_limit: bool                #: FSM command clamped
+    measurement_used: bool
+
+
+class FineTrackLoop:
+    """FSM fine loop with point-ahead set-point, set-point feed-forward and latency handling.
+
+    Structure (two-degree-of-freedom):
+
+    * feedback part ``u_fb`` tracks the beacon LOS: with ``latency_compensation="smith"``
+      the LOS at the measurement's mid-exposure time is reconstructed as
+      ``los(t_meas) = r + u_model(t_meas)`` where ``u_model`` is an internal FSM model
+      driven by the commands sent (Smith predictor); optionally it is extrapolated to the
+      actuation time with an alpha-beta rate estimate; the PID acts on
+      ``los_pred - u_fb_model(now)``, so a stale frame no longer makes the loop react to
+      its own past motion (seed 002 §IV over-correction);
+    * feed-forward part = point-ahead ``pa`` (seed 004 eq. (1)-(2)) added to the
+      command directly (set-point feed-forward), never fed back.
+
+    With ``latency_compensation="none"`` the PID acts on the raw residual plus the
+    point-ahead, as a naive loop would.
+
+    Parameters
+    ----------
+    config : FineLoopConfig
+    fsm : FsmConfig
+        The mirror (range for the clamp and the internal model).
+    """
+
+    def __init__(self, config: FineLoopConfig | None = None, fsm: FsmConfig | None = None) -> None:
+        self.config = config or FineLoopConfig()
+        self.fsm_config = fsm or FsmConfig()
+        c = self.config
+        self.pid = Pid(PidConfig(kp=c.kp, ki_per_s=c.ki_per_s, kd_s=c.kd_s,
+                                 derivative_filter_hz=c.derivative_filter_hz,
+                                 output_limit=self.fsm_config.range_rad))
+        self.dt_s = 1.0 / c.rate_hz
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget history, integrator and predictor; mirror command back to zero."""
+        self.pid.reset()
+        self._model = FsmModel(self.fsm_config)
+        self._hist_t: deque[float] = deque()
+        self._hist_u: deque[np.ndarray] = deque()
+        self._t_last: float | None = None
+        self._los = np.full(2, np.nan)
+        self._los_rate = np.zeros(2)
+        self._los_t: float | None = None
+        self.feedback_rad = np.zeros(2)
+        self.command_rad = np.zeros(2)
+
+    def _model_position_at(self, t_s: float) -> np.ndarray:
+        """Internal-model mirror position at ``t_s`` (linear interpolation of the history)."""
+        ts = self._hist_t
+        if not ts or t_s >= ts[-1]:
+            return self._model.position_rad.copy()
+        if t_s <= ts[0]:
+            return self._hist_u[0].copy()
+        i = len(ts) - 1
+        while ts[i - 1] > t_s:  # the measurement is normally a few frames old: walk back
+            i -= 1
+        t0, t1 = ts[i - 1], ts[i]
+        w = (t_s - t0) / (t1 - t0)
+        return (1 - w) * self._hist_u[i - 1] + w * self._hist_u[i]
+
+    def step(self, t_s: float, residual_rad=None, t_meas_s: float | None = None,
+             point_ahead_rad=(0.0, 0.0), los_rate_radps=None) -> FineLoopOutput:
+        """One control period.
+
+        Parameters
+        ----------
+        t_s : float
+            Current time [s] (the command is applied now).
+        residual_rad : array_like (2,) or None
+            Measured ``los - u`` from the camera/quadrant detector, already converted to
+            radians with :class:`FsmCalibration` [rad]; None when the frame had no detection.
+        t_meas_s : float, optional
+            Mid-exposure time of that measurement [s] (``BeaconCentroid.header.stamp``);
+            default ``t_s`` (no latency).
+        point_ahead_rad : array_like (2,)
+            Fine set-point offset (point-ahead) [rad], seed 004 eq. (1)-(2).
+        los_rate_radps : array_like (2,), optional
+            LOS rate from an external estimator (``TrackEstimate``) used instead of the
+            internal alpha-beta rate [rad/s].
+
+        Returns
+        -------
+        FineLoopOutput
+
+        Raises
+        ------
+        ControlError
+            Non-finite inputs, or time going backwards.
+        """
+        t_s = _finite("fine loop t_s", t_s)
+        pa = _finite_vec2("point_ahead_rad", point_ahead_rad)
+        c = self.config
+        if self._t_last is not None and t_s < self._t_last:
+            raise ControlError(f"fine loop time went backwards ({t_s} < {self._t_last} s); reset the loop")
+        dt = self.dt_s if self._t_last is None or t_s == self._t_last else t_s - self._t_last
+        # advance the internal model of the mirror to now with the last command
+        if self._t_last is not None and t_s > self._t_last:
+            self._model.step(self.command_rad, t_s - self._t_last)
+        self._t_last = t_s
+        self._hist_t.append(t_s)
+        self._hist_u.append(self._model.position_rad.copy())
+        while self._hist_t and self._hist_t[0] < t_s - c.history_s:
+            self._hist_t.popleft()
+            self._hist_u.popleft()
+
+        used = False
+        error = np.zeros(2)
+        los_pred = np.full(2, np.nan)
+        if residual_rad is not None:
+            r = _finite_vec2("residual_rad", residual_rad)
+            tm = t_s if t_meas_s is None else _finite("t_meas_s", t_meas_s)
+            if tm > t_s + 1e-9:
+                raise ControlError(f"measurement time {tm} s is after the control time {t_s} s")
+            used = True
+            u_model_now = self._model.position_rad
+            # the feed-forward part (point-ahead) at t_meas is inside the model position;
+            # remove it so only the feedback part is compared with the LOS
+            ff_now = self.command_rad - self.feedback_rad
+            if c.latency_compensation == "smith":
+                los_meas = r + self._model_position_at(tm) - ff_now
+                self._update_predictor(tm, los_meas, los_rate_radps)
+                horizon = (t_s - tm) + c.actuation_delay_s if c.predict_to_actuation else 0.0
+                los_pred = self._los + self._los_rate * horizon
+                error = los_pred - (u_model_now - ff_now)
+                self.feedback_rad = self.pid.step(error, dt, c.reference_feedforward * los_pred)
+            else:
+                error = r + pa
+                los_pred = r + u_model_now - ff_now
+                self.feedback_rad = self.pid.step(error, dt)
+        # no measurement: hold the feedback part (coast)
+        cmd = self.feedback_rad + pa
+        r_lim = self.fsm_config.range_rad
+        clamped = _clip(cmd, -r_lim, r_lim)
+        at_limit = bool(abs(cmd[0]) >= r_lim or abs(cmd[1]) >= r_lim)
+        self.command_rad = clamped
+        return FineLoopOutput(clamped.copy(), self.feedback_rad.copy(), error, los_pred, at_limit, used)
+
+    def _update_predictor(self, tm: float, los_meas: np.ndarray, los_rate_radps) -> None:
+        c = self.config
+        if self._los_t is None or not (math.isfinite(self._los[0]) and math.isfinite(self._los[1])):
+            self._los, self._los_t = los_meas.copy(), tm
+            self._los_rate = np.zeros(2)
+        else:
+            dt = tm - self._los_t
+            if dt > 0:
+                pred = self._los + self._los_rate * dt
+                innov = los_meas - pred
+                self._los = pred + c.predictor_alpha * innov
+                self._los_rate = self._los_rate + c.predictor_beta * innov / dt
+                self._los_t = tm
+        if los_rate_radps is not None:
+            self._los_rate = _finite_vec2("los_rate_radps", los_rate_radps)
+        if not c.predict_to_actuation:
+            self._los = los_meas.copy()
+
+
+# --------------------------------------------------------------------------------------
+# Coarse stage (mount or spacecraft body) and FSM offload
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CoarseStageConfig(ConfigBase):
+    """Mount (az/el) or spacecraft body (ADCS target) as the coarse stage."""
+
+    stage: str = param("mount", "which coarse stage", choices=("mount", "body"))
+    max_rate_radps: float = param(0.2, "rate limit per axis", unit="rad/s", min_value=1e-4,
+                                  max_value=10.0)
+    max_acc_radps2: float = param(0.2, "acceleration limit per axis", unit="rad/s^2",
+                                  min_value=1e-4, max_value=100.0)
+    position_gain_per_s: float = param(5.0, "servo position-loop gain (bandwidth)", unit="1/s",
+                                       min_value=0.01, max_value=1000.0)
+    axis1_min_rad: float = param(-4.71238898, "axis 1 (azimuth) lower limit", unit="rad",
+                                 min_value=-10.0, max_value=10.0)
+    axis1_max_rad: float = param(4.71238898, "axis 1 (azimuth) upper limit", unit="rad",
+                                 min_value=-10.0, max_value=10.0)
+    axis2_min_rad: float = param(-0.0872664626, "axis 2 (elevation) lower limit", unit="rad",
+                                 min_value=-1.6, max_value=1.6)
+    axis2_max_rad: float = param(1.65806279, "axis 2 (elevation) upper limit", unit="rad",
+                                 min_value=-1.6, max_value=1.7)
+
+    def check(self) -> None:
+        if self.axis1_min_rad >= self.axis1_max_rad or self.axis2_min_rad >= self.axis2_max_rad:
+            raise ConfigError("CoarseStageConfig: axis*_min_rad must be < axis*_max_rad")
+
+
+def wrap_pi(angle_rad):
+    """Angle(s) wrapped to [-pi, pi) [rad]."""
+    return (np.asarray(angle_rad, dtype=float) + math.pi) % (2 * math.pi) - math.pi
+
+
+class CoarseStageModel:
+    """Rate- and acceleration-limited servo of a mount or body, with rate feed-forward.
+
+    Rate demand per axis: ``ff_rate + k_pos * (cmd - pos)`` (azimuth error wrapped),
+    limited to ``max_rate`` and to a change of ``max_acc * dt`` per step.
+
+    Parameters
+    ----------
+    config : CoarseStageConfig
+    position_rad : array_like (2,)
+        Initial (axis1, axis2) [rad].
+    """
+
+    def __init__(self, config: CoarseStageConfig | None = None, position_rad=(0.0, 0.5)) -> None:
+        self.config = config or CoarseStageConfig()
+        self.position_rad = _finite_vec2("coarse stage position", position_rad).copy()
+        self.rate_radps = np.zeros(2)
+        self.at_limit = False
+
+    def step(self, dt_s: float, command_rad, rate_ff_radps=(0.0, 0.0)) -> np.ndarray:
+        """Advance ``dt_s`` [s] toward ``command_rad`` (2,) with feed-forward; return position."""
+        if not (dt_s > 0 and math.isfinite(dt_s)):
+            raise ControlError(f"coarse stage dt_s = {dt_s!r} must be finite and > 0")
+        cmd = _finite_vec2("coarse command", command_rad)
+        ff = _finite_vec2("coarse rate feed-forward", rate_ff_radps)
+        c = self.config
+        err = cmd - self.position_rad
+        err[0] = float(wrap_pi(err[0])) if c.stage == "mount" else err[0]
+        want = ff + c.position_gain_per_s * err
+        vmax, amax = c.max_rate_radps, c.max_acc_radps2
+        want_c = _clip(want, -vmax, vmax)
+        dv = _clip(want_c - self.rate_radps, -amax * dt_s, amax * dt_s)
+        new_rate = self.rate_radps + dv
+        self.at_limit = bool(abs(want[0]) > vmax or abs(want[1]) > vmax
+                             or abs(dv[0]) >= amax * dt_s or abs(dv[1]) >= amax * dt_s)
+        self.position_rad = self.position_rad + 0.5 * (self.rate_radps + new_rate) * dt_s
+        self.rate_radps = new_rate
+        lo = np.array([c.axis1_min_rad, c.axis2_min_rad])
+        hi = np.array([c.axis1_max_rad, c.axis2_max_rad])
+        p = self.position_rad
+        if p[0] < lo[0] or p[1] < lo[1] or p[0] > hi[0] or p[1] > hi[1]:
+            self.position_rad = _clip(self.position_rad, lo, hi)
+            self.rate_radps = np.where((self.position_rad <= lo) | (self.position_rad >= hi), 0.0,
+                                       self.rate_radps)
+            self.at_limit = True
+        return self.position_rad.copy()
+
+
+@dataclass(frozen=True)
+class OffloadConfig(ConfigBase):
+    """FSM -> coarse-stage offload (seed 002 §II.3: hand the excess to the mount)."""
+
+    engage_fraction: float = param(0.4, "engage when |mean FSM deflection| exceeds this fraction "
+                                   "of the range", min_value=0.0, max_value=1.0)
+    release_fraction: float = param(0.05, "release when it falls below this fraction",
+                                    min_value=0.0, max_value=1.0)
+    mean_time_constant_s: float = param(0.2, "time constant of the mean-deflection filter",
+                                        unit="s", min_value=1e-3, max_value=100.0)
+    gain_per_s: float = param(4.0, "offload rate per unit mean deflection when engaged",
+                              unit="1/s", min_value=0.0, max_value=1000.0)
+    continuous_gain_per_s: float = param(0.5, "offload rate gain always applied (slow centring)",
+                                         unit="1/s", min_value=0.0, max_value=1000.0)
+    max_offload_rate_radps: float = param(5e-3, "limit of the offload rate", unit="rad/s", min_value=0.0,
+                                          max_value=1.0)
+
+    def check(self) -> None:
+        if self.release_fraction > self.engage_fraction:
+            raise ConfigError("OffloadConfig.release_fraction must be <= engage_fraction (hysteresis)")
+
+
+class FsmOffload:
+    """Hands the FSM's mean deflection over to the coarse stage (LOS frame rates).
+
+    Output is a rate [rad/s] in the LOS frame (x cross-elevation, y elevation) to add to
+    the coarse stage; :func:`los_to_mount_rate` turns it into az/el rates.
+    """
+
+    def __init__(self, config: OffloadConfig | None = None, fsm: FsmConfig | None = None) -> None:
+        self.config = config or OffloadConfig()
+        self.fsm_config = fsm or FsmConfig()
+        self.mean_rad = np.zeros(2)
+        self.engaged = False
+
+    def step(self, fsm_position_rad, dt_s: float) -> np.ndarray:
+        """Update with the mirror position (2,) [rad]; return the offload rate (2,) [rad/s]."""
+        p = _finite_vec2("FSM position", fsm_position_rad)
+        c = self.config
+        a = dt_s / (c.mean_time_constant_s + dt_s)
+        self.mean_rad = self.mean_rad + a * (p - self.mean_rad)
+        level = max(abs(self.mean_rad[0]), abs(self.mean_rad[1])) / self.fsm_config.range_rad
+        if not self.engaged and level > c.engage_fraction:
+            self.engaged = True
+        elif self.engaged and level < c.release_fraction:
+            self.engaged = False
+        gain = c.continuous_gain_per_s + (c.gain_per_s if self.engaged else 0.0)
+        return _clip(gain * self.mean_rad, -c.max_offload_rate_radps, c.max_offload_rate_radps)
+
+
+def los_to_mount_rate(los_rate_radps, el_rad: float, min_cos_el: float = 0.05) -> np.ndarray:
+    """LOS-frame rate (cross-el, el) -> mount (az, el) rate; az divided by cos(el).
+
+    References
+    ----------
+    seed 004 eq. (3)-(4) (an azimuth change seen on the camera scales with cos(el)).
+    """
+    v = _finite_vec2("LOS rate", los_rate_radps)
+    return np.array([v[0] / max(math.cos(el_rad), min_cos_el), v[1]])
+
+
+def point_ahead_rad(az_rate_radps: float, el_rate_radps: float, el_rad: float,
+                    range_m: float) -> np.ndarray:
+    """Point-ahead in the LOS frame (cross-el, el) [rad].
+
+    ``alpha_PA = 2 l/c d(alpha)/dt``, ``beta_PA = 2 l/c d(beta)/dt`` (seed 004 eq. (1)-(2)),
+    with the azimuth component scaled by cos(el) onto the camera (seed 004 eq. (3)).
+    """
+    k = 2.0 * _finite("range_m", range_m) / C_MPS
+    return np.array([k * az_rate_radps * math.cos(el_rad), k * el_rate_radps])
+
+
+# --------------------------------------------------------------------------------------
+# Acquisition scans
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScanConfig(ConfigBase):
+    """Acquisition scan over the open-loop uncertainty cone."""
+
+    pattern: str = param("spiral", "scan pattern", choices=("spiral", "raster"))
+    cone_radius_rad: float = param(2e-3, "half-angle to cover (TLE ~1 km / 550 km ~ 2 mrad)",
+                                   unit="rad", min_value=1e-6, max_value=0.2)
+    step_rad: float = param(300e-6, "spacing of spiral turns / raster lines (< sensor FOV)",
+                            unit="rad", min_value=1e-7, max_value=0.1)
+    speed_radps: float = param(5e-3, "scan speed along the path", unit="rad/s", min_value=1e-6,
+                               max_value=1.0)
+
+
+class AcquisitionScan:
+    """Spiral (Archimedean, constant path speed) or raster scan offsets, repeating.
+
+    ``offset_at(t)`` gives the (cross-el, el) offset [rad] to add to the open-loop pointing
+    ``t`` seconds after the scan started.  The spiral ``r = step * phi / (2 pi)`` covers the
+    cone with turns ``step_rad`` apart (seed 003 §2.3: open-loop error up to ~1.8 mrad).
+    """
+
+    def __init__(self, config: ScanConfig | None = None) -> None:
+        self.config = config or ScanConfig()
+        c = self.config
+        if c.step_rad > c.cone_radius_rad:
+            raise ConfigError("ScanConfig.step_rad must be <= cone_radius_rad")
+        b = c.step_rad / (2 * math.pi)
+        phi_max = (c.cone_radius_rad + 0.5 * c.step_rad) / b  # last turn half a step outside
+        # arc length of r = b*phi from 0 to phi_max
+        self._b = b
+        self._phi_max = phi_max
+        self.period_s = self._spiral_len(phi_max) / c.speed_radps if c.pattern == "spiral" else (
+            self._raster_len() / c.speed_radps)
+
+    def _spiral_len(self, phi: float) -> float:
+        b = self._b
+        return 0.5 * b * (phi * math.sqrt(1 + phi * phi) + math.asinh(phi))
+
+    def _raster_len(self) -> float:
+        c = self.config
+        n = int(math.floor(2 * c.cone_radius_rad / c.step_rad)) + 1
+        return n * 2 * c.cone_radius_rad + (n - 1) * c.step_rad
+
+    def offset_at(self, t_s: float) -> np.ndarray:
+        """Scan offset (2,) [rad] at ``t_s`` seconds into the scan (repeats after ``period_s``)."""
+        t = _finite("scan t_s", t_s)
+        if t < 0:
+            raise ControlError(f"scan time {t} s is negative")
+        c = self.config
+        s = (t % self.period_s) * c.speed_radps
+        if c.pattern == "spiral":
+            # invert arc length: s ~ b/2 phi^2 for large phi; Newton from there
+            phi = math.sqrt(2 * s / self._b) if s > 0 else 0.0
+            for _ in range(4):
+                f = self._spiral_len(phi) - s
+                phi -= f / (self._b * math.sqrt(1 + phi * phi))
+                phi = max(phi, 0.0)
+            r = self._b * phi
+            return np.array([r * math.cos(phi), r * math.sin(phi)])
+        r = c.cone_radius_rad
+        line = 2 * r + c.step_rad
+        k = int(s // line)
+        rem = s - k * line
+        y = -r + k * c.step_rad
+        if rem <= 2 * r:
+            x = -r + rem if k % 2 == 0 else r - rem
+        else:
+            x = r if k % 2 == 0 else -r
+            y += rem - 2 * r
+        return np.array([x, min(y, r)])
+
+
+# --------------------------------------------------------------------------------------
+# Quadrant detector (space terminal fine sensor)
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QuadrantDetectorConfig(ConfigBase):
+    """Quadrant detector with a Gaussian spot (NanoBob beacon receiver, seed 001 §3, §4.6)."""
+
+    spot_sigma_rad: float = param(100e-6, "1-sigma angular size of the defocused spot", unit="rad",
+                                  min_value=1e-7, max_value=0.1)
+    fov_rad: float = param(4.5e-3, "half field of view (9 mrad full, seed 001 §3)", unit="rad",
+                           min_value=1e-6, max_value=0.5)
+    noise_e: float = param(30.0, "rms noise per quadrant", unit="e-", min_value=0.0, max_value=1e9)
+
+
+class QuadrantDetector:
+    """Quadrant signals of a separable Gaussian spot and their exact inversion.
+
+    With spot centre ``(x0, y0)`` and width sigma, the normalised differences are
+    ``sx = ((A+D)-(B+C))/sum = erf(x0 / (sqrt(2) sigma))`` (same for y), so
+    ``x0 = sqrt(2) sigma erfinv(sx)``.  Quadrants: A (+x,+y), B (-x,+y), C (-x,-y), D (+x,-y).
+    """
+
+    def __init__(self, config: QuadrantDetectorConfig | None = None) -> None:
+        self.config = config or QuadrantDetectorConfig()
+
+    def signals(self, offset_rad, signal_e: float, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Photo-electrons in (A, B, C, D) for a spot at ``offset_rad`` (2,); noise if ``rng``."""
+        x0, y0 = _finite_vec2("spot offset", offset_rad)
+        s = math.sqrt(2) * self.config.spot_sigma_rad
+        px = 0.5 * (1 + erf(x0 / s))
+        py = 0.5 * (1 + erf(y0 / s))
+        q = signal_e * np.array([px * py, (1 - px) * py, (1 - px) * (1 - py), px * (1 - py)])
+        if abs(x0) > self.config.fov_rad or abs(y0) > self.config.fov_rad:
+            q = np.zeros(4)
+        if rng is not None and self.config.noise_e > 0:
+            q = q + rng.normal(0.0, self.config.noise_e, 4)
+        return q
+
+    def estimate(self, quadrants_e) -> np.ndarray | None:
+        """Spot offset (2,) [rad] from (A, B, C, D), or None if the total is not positive."""
+        a, b, c, d = np.asarray(quadrants_e, dtype=float)
+        total = a + b + c + d
+        if not (math.isfinite(total) and total > 0):
+            return None
+        sx = np.clip(((a + d) - (b + c)) / total, -0.999999, 0.999999)
+        sy = np.clip(((a + b) - (c + d)) / total, -0.999999, 0.999999)
+        s = math.sqrt(2) * self.config.spot_sigma_rad
+        return np.array([s * erfinv(sx), s * erfinv(sy)])
+
+
+# --------------------------------------------------------------------------------------
+# Plant helpers: pass geometry and loop simulation (tests, benchmarks, simulator)
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PassGeometry:
+    """Circular-orbit pass seen from a ground station on a non-rotating spherical Earth."""
+
+    t_s: np.ndarray
+    az_rad: np.ndarray
+    el_rad: np.ndarray
+    range_m: np.ndarray
+    az_rate_radps: np.ndarray
+    el_rate_radps: np.ndarray
+    los_rate_radps: np.ndarray      #: total angular rate of the line of sight (OGS slew)
+    body_rate_radps: np.ndarray     #: satellite inertial slew rate to keep pointing at the OGS
+
+
+def circular_pass(altitude_m: float, max_elevation_rad: float, t_s) -> PassGeometry:
+    """Az/el/range and rates of a circular-orbit pass, closest approach at ``t = 0``.
+
+    The orbit (radius ``R_E + h``, rate ``n = sqrt(mu/r^3)``) passes over a point at
+    Earth-central angle ``gamma = arccos(R_E cos E / r) - E`` from the station (E: max
+    elevation), moving north.  Earth rotation is ignored (< 6 % on the rates).  Used to
+    reproduce NanoBob's 13.7 mrad/s OGS and 12.6 mrad/s satellite slew peaks (seed 001 §4.5).
+
+    Raises
+    ------
+    ControlError
+        Non-positive altitude or max elevation outside (0, pi/2].
+    """
+    h = _finite("altitude_m", altitude_m)
+    e_max = _finite("max_elevation_rad", max_elevation_rad)
+    if h <= 0 or not (0 < e_max <= math.pi / 2):
+        raise ControlError(f"circular_pass needs altitude > 0 and 0 < max elevation <= pi/2; got {h}, {e_max}")
+    t = np.asarray(t_s, dtype=float)
+    r = R_EARTH_M + h
+    n = math.sqrt(MU_EARTH_M3PS2 / r ** 3)
+    gamma = math.acos(min(1.0, R_EARTH_M * math.cos(e_max) / r)) - e_max
+
+    def pos(tt):
+        phi = n * tt
+        # station at (0, 0, R); x east, y north, z up at the station
+        x = r * math.sin(gamma) * np.cos(phi)
+        y = r * np.sin(phi)
+        z = r * math.cos(gamma) * np.cos(phi) - R_EARTH_M
+        return x, y, z
+
+    def vel(tt):
+        phi = n * tt
+        return (-r * n * math.sin(gamma) * np.sin(phi), r * n * np.cos(phi),
+                -r * n * math.cos(gamma) * np.sin(phi))
+
+    x, y, z = pos(t)
+    vx, vy, vz = vel(t)
+    rng = np.sqrt(x * x + y * y + z * z)
+    el = np.arcsin(z / rng)
+    az = np.arctan2(x, y)
+    rho2 = x * x + y * y
+    az_rate = (y * vx - x * vy) / np.where(rho2 > 0, rho2, np.nan)
+    rdot = (x * vx + y * vy + z * vz) / rng
+    el_rate = (vz * rng - z * rdot) / (rng * np.sqrt(np.maximum(rho2, 1e-30)))
+    cx = y * vz - z * vy
+    cy = z * vx - x * vz
+    cz = x * vy - y * vx
+    los_rate = np.sqrt(cx * cx + cy * cy + cz * cz) / (rng * rng)
+    body_rate = np.abs(los_rate - n)
+    return PassGeometry(t, az, el, rng, az_rate, el_rate, los_rate, body_rate)
+
+
+@dataclass(frozen=True)
+class RejectionPoint:
+    """Disturbance rejection at one frequency."""
+
+    frequency_hz: float
+    disturbance_rms_rad: float
+    residual_rms_rad: float
+
+    @property
+    def rejection_db(self) -> float:
+        """20 log10(residual rms / disturbance rms) [dB] (negative = rejected)."""
+        return 20.0 * math.log10(max(self.residual_rms_rad, 1e-300) / self.disturbance_rms_rad)
+
+
+def simulate_sine_rejection(frequency_hz: float, amplitude_rad: float = 50e-6, *,
+                            loop: FineLoopConfig | None = None, fsm: FsmConfig | None = None,
+                            latency_frames: int = 1, periods: float = 10.0,
+                            settle_s: float = 0.05, quantum_rad: float = 0.0,
+                            noise_rad: float = 0.0, seed: int = 0,
+                            max_steps: int = 200_000) -> RejectionPoint:
+    """Closed fine loop against ``d(t) = A sin(2 pi f t)`` on one axis; residual rms.
+
+    The camera samples the residual ``d - mirror`` at each frame (instantaneous
+    mid-exposure sample), optionally quantised to ``quantum_rad`` (integer-pixel
+    centroids as in York's data) and with white noise; the sample reaches the controller
+    ``latency_frames`` frames later (stamped with its mid-exposure time).
+
+    Returns
+    -------
+    RejectionPoint
+        rms of the disturbance and of the true residual over the run after ``settle_s``.
+    """
+    loop = loop or FineLoopConfig()
+    fsm = fsm or FsmConfig()
+    if frequency_hz <= 0 or amplitude_rad <= 0 or latency_frames < 0:
+        raise ControlError("frequency, amplitude must be > 0 and latency_frames >= 0")
+    ctl = FineTrackLoop(loop, fsm)
+    plant = FsmModel(fsm)
+    dt = 1.0 / loop.rate_hz
+    duration = settle_s + periods / frequency_hz
+    n = min(int(math.ceil(duration / dt)), max_steps)
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) * dt
+    d = amplitude_rad * np.sin(2 * math.pi * frequency_hz * t)
+    queue: deque[tuple[float, np.ndarray]] = deque()
+    resid = np.zeros(n)
+    cmd = np.zeros(2)
+    for k in range(n):
+        pos = plant.step(cmd, dt) if k else plant.position_rad.copy()
+        true_r = d[k] - pos[0]
+        resid[k] = true_r
+        meas = true_r
+        if noise_rad > 0:
+            meas += rng.normal(0.0, noise_rad)
+        if quantum_rad > 0:
+            meas = quantum_rad * round(meas / quantum_rad)
+        queue.append((t[k], np.array([meas, 0.0])))
+        if len(queue) > latency_frames:
+            tm, r = queue.popleft()
+            out = ctl.step(t[k], r, tm)
+        else:
+            out = ctl.step(t[k], None)
+        cmd = out.command_rad
+    keep = t >= min(settle_s, t[-1] * 0.5)
+    return RejectionPoint(float(frequency_hz), float(np.sqrt(np.mean(d[keep] ** 2))),
+                          float(np.sqrt(np.mean(resid[keep] ** 2))))
+
+
+def rejection_curve(frequencies_hz, **kwargs) -> list[RejectionPoint]:
+    """:func:`simulate_sine_rejection` at each frequency (same keyword arguments)."""
+    return [simulate_sine_rejection(float(f), **kwargs) for f in frequencies_hz]
+
+
+def fit_sine_amplitude(t_s, x, frequency_hz: float) -> float:
+    """Least-squares amplitude of a sinusoid at ``frequency_hz`` in samples ``x(t)`` (+ offset).
+
+    Used to measure the York FSM0/FSM1 disturbance (their camera is not uniformly sampled).
+    """
+    t = np.asarray(t_s, dtype=float)
+    y = np.asarray(x, dtype=float)
+    ok = np.isfinite(t) & np.isfinite(y)
+    t, y = t[ok], y[ok]
+    if t.size < 4:
+        raise ControlError("fit_sine_amplitude needs at least 4 finite samples")
+    w = 2 * math.pi * frequency_hz
+    a = np.column_stack([np.sin(w * t), np.cos(w * t), np.ones_like(t), t - t.mean()])
+    sol, *_ = np.linalg.lstsq(a, y, rcond=None)
+    return float(math.hypot(sol[0], sol[1]))
+
+
+def dominant_frequency_hz(t_s, x, f_min_hz: float = 0.02, f_max_hz: float = 5.0,
+                          n: int = 2000) -> float:
+    """Frequency of the strongest sinusoid in unevenly sampled ``x(t)`` (Lomb-Scargle)."""
+    from scipy.signal import lombscargle
+
+    t = np.asarray(t_s, dtype=float)
+    y = np.asarray(x, dtype=float)
+    ok = np.isfinite(t) & np.isfinite(y)
+    t, y = t[ok], y[ok] - np.mean(y[ok])
+    f = np.linspace(f_min_hz, f_max_hz, n)
+    p = lombscargle(t, y, 2 * math.pi * f)
+    return float(f[int(np.argmax(p))])
+
+
+@dataclass(frozen=True)
+class PassSimResult:
+    """Outcome of :func:`simulate_two_stage_pass` (angles in rad)."""
+
+    t_s: np.ndarray                 #: sample times (decimated) [s]
+    fsm_rad: np.ndarray             #: FSM command (N, 2) [rad]
+    residual_rad: np.ndarray        #: true pointing residual los - fsm (N, 2) [rad]
+    offload_engaged: np.ndarray     #: offload engaged flag (N,)
+    fsm_range_rad: float
+    max_fsm_fraction: float         #: max |FSM command| / range over the run
+    fsm_saturated: bool             #: any step with the FSM command clamped
+    residual_rms_rad: float         #: rms of |residual| after the first second
+    handover_transient_rad: float   #: max |residual| within 0.5 s of an offload engage/release
+    peak_los_rate_radps: float
+    offload_events: int
+
+
+def simulate_two_stage_pass(*, altitude_m: float = 550e3, max_elevation_rad: float = math.radians(85.0),
+                            t_start_s: float = -20.0, t_end_s: float = 20.0,
+                            ephemeris_time_error_s: float = 0.05, offload: bool = True,
+                            fine: FineLoopConfig | None = None, fsm: FsmConfig | None = None,
+                            mount: CoarseStageConfig | None = None,
+                            offload_config: OffloadConfig | None = None,
+                            latency_frames: int = 1, noise_rad: float = 0.5e-6, seed: int = 0,
+                            decimate: int = 10) -> PassSimResult:
+    """Two-stage tracking of a circular-orbit pass: ephemeris-fed mount + FSM fine loop + offload.
+
+    The mount is commanded with the *predicted* az/el and rates (feed-forward), taken
+    from the true trajectory shifted by ``ephemeris_time_error_s`` (an along-track
+    error: ~0.05 s x 7.6 km/s ~ 0.4 km, giving up to ~0.7 mrad near zenith, more than
+    the FSM's +-250 urad).  The fine camera measures ``los - fsm`` (LOS frame,
+    cross-elevation/elevation) with ``latency_frames`` delay and white noise; the FSM
+    loop rejects it; :class:`FsmOffload` hands the FSM's mean deflection to the mount.
+    Starts in FINE_TRACK with the FSM centred on the initial error (COARSE_TRACK has
+    brought the error below the handover threshold).
+
+    References
+    ----------
+    seed 001 §4.5 (13.7 mrad/s OGS slew at 550 km); seed 002 §II.3 (excess handed to the
+    mount); seed 004 eq. (3)-(4) (az offsets scale with cos(el) on the camera).
+    """
+    fine = fine or FineLoopConfig()
+    fsm = fsm or FsmConfig()
+    mount = mount or CoarseStageConfig()
+    off = FsmOffload(offload_config or OffloadConfig(), fsm)
+    dt = 1.0 / fine.rate_hz
+    t = np.arange(t_start_s, t_end_s, dt)
+    truth = circular_pass(altitude_m, max_elevation_rad, t)
+    pred = circular_pass(altitude_m, max_elevation_rad, t + ephemeris_time_error_s)
+    rng = np.random.default_rng(seed)
+    ctl = FineTrackLoop(fine, fsm)
+    mirror = FsmModel(fsm)
+    stage = CoarseStageModel(mount, (float(pred.az_rad[0]), float(pred.el_rad[0])))
+    stage.rate_radps = np.array([pred.az_rate_radps[0], pred.el_rate_radps[0]])
+    offset = np.zeros(2)  # accumulated offload, az/el [rad]
+    # coarse track has already removed the initial ephemeris error
+    offset[0] = float(wrap_pi(truth.az_rad[0] - pred.az_rad[0]))
+    offset[1] = truth.el_rad[0] - pred.el_rad[0]
+    stage.position_rad = np.array([truth.az_rad[0], truth.el_rad[0]])
+    queue: deque[tuple[float, np.ndarray]] = deque()
+    n = t.size
+    fsm_cmd = np.zeros((n, 2))
+    resid = np.zeros((n, 2))
+    engaged = np.zeros(n, dtype=bool)
+    saturated = False
+    cmd = np.zeros(2)
+    for k in range(n):
+        pos = stage.step(dt, (pred.az_rad[k] + offset[0], pred.el_rad[k] + offset[1]),
+                         (pred.az_rate_radps[k], pred.el_rate_radps[k])) if k else stage.position_rad
+        el_m = pos[1]
+        los = np.array([float(wrap_pi(truth.az_rad[k] - pos[0])) * math.cos(el_m),
+                        truth.el_rad[k] - el_m])
+        mpos = mirror.step(cmd, dt) if k else mirror.position_rad.copy()
+        r_true = los - mpos
+        resid[k] = r_true
+        queue.append((t[k], r_true + rng.normal(0.0, noise_rad, 2)))
+        if len(queue) > latency_frames:
+            tm, r = queue.popleft()
+            out = ctl.step(t[k], r, tm)
+        else:
+            out = ctl.step(t[k], None)
+        cmd = out.command_rad
+        saturated |= out.at_limit
+        fsm_cmd[k] = cmd
+        if offload:
+            rate = off.step(mpos, dt)
+            engaged[k] = off.engaged
+            offset += los_to_mount_rate(rate, el_m) * dt
+    after = t >= t[0] + 1.0
+    mag = np.hypot(resid[:, 0], resid[:, 1])
+    edges = np.flatnonzero(np.diff(engaged.astype(int)) != 0) + 1
+    near = np.zeros(n, dtype=bool)
+    w = int(round(0.5 / dt))
+    for e in edges:
+        near[e:e + w] = True
+    transient = float(mag[near].max()) if near.any() else 0.0
+    sl = slice(None, None, max(1, decimate))
+    return PassSimResult(t[sl], fsm_cmd[sl], resid[sl], engaged[sl], fsm.range_rad,
+                         float(np.max(np.abs(fsm_cmd)) / fsm.range_rad), bool(saturated),
+                         float(np.sqrt(np.mean(mag[after] ** 2))), transient,
+                         float(truth.los_rate_radps.max()), int(np.sum(np.diff(engaged.astype(int)) == 1)))

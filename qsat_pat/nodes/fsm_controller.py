@@ -1,0 +1,224 @@
+"""Node ``fsm_controller``: fine-camera centroids -> FSM commands (qsat_pat.core.control).
+
+Inputs
+    ``beacon_centroid`` (``qsat_pat/BeaconCentroid``) of the fine camera (``camera_id``);
+    ``ephemeris`` (``qsat_pat/EphemerisState``, latched) for the point-ahead set-point.
+Outputs
+    ``fsm_command`` (``qsat_pat/PointingCommand``, STAGE_FSM, MODE_POSITION) per valid or
+    invalid centroid; ``fsm_state`` (``qsat_pat/ActuatorState``) at ``state_rate_hz``.
+
+The residual on the camera is ``r = -rad_per_px @ (centroid - setpoint)``, i.e.
+``rad_per_px`` is the FSM angle that moves the spot by one pixel (the inverse of the
+:func:`qsat_pat.core.control.fit_fsm_calibration` matrix), so ``r = los - u``.  The
+loop (:class:`~qsat_pat.core.control.FineTrackLoop`) uses the centroid's mid-exposure
+stamp against the node clock to undo the camera latency (Smith predictor, seed 002 §IV).
+The point-ahead from the ephemeris (seed 004 eq. (1)-(2); azimuth component times
+cos(el), eq. (3)) is added to the set-point only.
+
+Safety: every command goes through :func:`~qsat_pat.core.safety.clamp_fsm_command` and
+:func:`~qsat_pat.core.safety.validate_command`; a non-finite centroid is rejected and
+counted.  When no centroid arrives for ``watchdog_period_s`` the node stops commanding
+(the mirror holds its last position) and reports ``holding`` in ``fsm_state``.  With
+``driver = "serial_tcp"`` the commands also go to an ASCII-protocol FSM
+(:mod:`qsat_pat.drivers.serial_fsm`); a driver that stops answering is reported as
+``fault`` in ``fsm_state`` and the node keeps running.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from qsat_pat.core.control import FineLoopConfig, FineTrackLoop, FsmConfig, Mode, Stage
+from qsat_pat.core.control import PointingCommand as CorePointingCommand
+from qsat_pat.core.errors import ConfigError, ControlError
+from qsat_pat.core.params import param
+from qsat_pat.core.safety import CommandWatchdog, SafetyConfig, clamp_fsm_command, validate_command
+from qsat_pat.msg import ActuatorState, BeaconCentroid, EphemerisState, PointingCommand
+from qsat_pat.nodes.convert import s_to_stamp, stamp_to_s
+from qsat_pat.nodes.pattern import Qos, QsatPatNode, make_main
+
+
+@dataclass(frozen=True)
+class FsmControllerConfig(FineLoopConfig, FsmConfig):
+    """Parameters of ``fsm_controller``: fine loop + FSM + the node's own."""
+
+    camera_id: str = param("ogs_fine", "only centroids of this camera are used")
+    setpoint_x_px: float = param(128.0, "closed-loop point, column", unit="px", min_value=-1e5, max_value=1e5)
+    setpoint_y_px: float = param(128.0, "closed-loop point, row", unit="px", min_value=-1e5, max_value=1e5)
+    rad_per_px: tuple = param((1.617e-6, 0.0, 0.0, 1.617e-6),
+                              "row-major 2x2 FSM angle per pixel of spot motion (seed 004: 414 urad/256 px)",
+                              unit="rad/px", min_value=-1.0, max_value=1.0)
+    point_ahead_enabled: bool = param(True, "add the ephemeris point-ahead to the fine set-point")
+    ephemeris_timeout_s: float = param(2.0, "point-ahead dropped when the ephemeris is older", unit="s",
+                                       min_value=0.0, max_value=3600.0)
+    watchdog_period_s: float = param(0.05, "hold when no centroid arrives for this long", unit="s",
+                                     min_value=1e-3, max_value=60.0)
+    state_rate_hz: float = param(50.0, "ActuatorState publication rate", unit="Hz", min_value=0.1,
+                                 max_value=1000.0)
+    driver: str = param("none", "FSM hardware: none (commands only) or serial_tcp", choices=("none", "serial_tcp"))
+    driver_host: str = param("127.0.0.1", "serial_tcp: host of the FSM (or serial bridge)")
+    driver_port: int = param(5025, "serial_tcp: TCP port", min_value=1, max_value=65535)
+    driver_timeout_s: float = param(0.05, "serial_tcp: reply timeout", unit="s", min_value=1e-3, max_value=10.0)
+
+    def check(self) -> None:
+        if len(self.rad_per_px) != 4:
+            raise ConfigError(f"FsmControllerConfig.rad_per_px needs 4 values (row-major 2x2), got {self.rad_per_px}")
+        if abs(np.linalg.det(np.reshape(self.rad_per_px, (2, 2)))) < 1e-30:
+            raise ConfigError("FsmControllerConfig.rad_per_px is singular; use the FSM calibration matrix")
+
+
+def command_to_msg(cmd: CorePointingCommand) -> PointingCommand:
+    """Core :class:`~qsat_pat.core.control.PointingCommand` -> message (same field names)."""
+    msg = PointingCommand()
+    msg.header.stamp = s_to_stamp(max(cmd.t_s, 0.0))
+    msg.stage = int(cmd.stage)
+    msg.mode = int(cmd.mode)
+    msg.axis1_rad, msg.axis2_rad = cmd.axis1_rad, cmd.axis2_rad
+    msg.axis1_rate_radps, msg.axis2_rate_radps = cmd.axis1_rate_radps, cmd.axis2_rate_radps
+    msg.reason = cmd.reason
+    return msg
+
+
+def state_to_msg(st) -> ActuatorState:
+    """Core :class:`~qsat_pat.core.control.ActuatorState` -> message."""
+    msg = ActuatorState()
+    msg.header.stamp = s_to_stamp(max(st.t_s, 0.0))
+    msg.stage, msg.mode = int(st.stage), int(st.mode)
+    msg.axis1_rad, msg.axis2_rad = st.axis1_rad, st.axis2_rad
+    msg.axis1_rate_radps, msg.axis2_rate_radps = st.axis1_rate_radps, st.axis2_rate_radps
+    msg.at_limit, msg.holding, msg.fault = st.at_limit, st.holding, st.fault
+    msg.fault_reason = st.fault_reason
+    msg.command_age_s = st.command_age_s
+    return msg
+
+
+class FsmControllerNode(QsatPatNode):
+    """Closes the FSM loop on the fine camera (see the module docstring)."""
+
+    config_class = FsmControllerConfig
+    default_name = "fsm_controller"
+
+    def on_setup(self) -> None:
+        self._build(self.config)
+        self.point_ahead = np.zeros(2)
+        self.ephemeris_t: float | None = None
+        self.driver = None
+        if self.config.driver == "serial_tcp":
+            from qsat_pat.drivers.serial_fsm import SerialFsm, SocketLineTransport
+
+            self.driver = SerialFsm(SocketLineTransport(self.config.driver_host, self.config.driver_port,
+                                                        self.config.driver_timeout_s), self.config.range_rad)
+        self.cmd_pub = self.create_lifecycle_publisher(PointingCommand, "fsm_command", Qos.COMMAND)
+        self.state_pub = self.create_lifecycle_publisher(ActuatorState, "fsm_state", Qos.STREAM)
+        self.sub = self.create_subscription(BeaconCentroid, "beacon_centroid", self.on_centroid, Qos.STREAM)
+        self.eph_sub = self.create_subscription(EphemerisState, "ephemeris", self.on_ephemeris, Qos.STATE)
+        self.timer = self.create_timer(1.0 / self.config.state_rate_hz, self.on_timer)
+
+    def _build(self, cfg: FsmControllerConfig) -> None:
+        fine_fields = FineLoopConfig.__dataclass_fields__
+        fsm_fields = FsmConfig.__dataclass_fields__
+        d = cfg.as_dict()
+        self.loop = FineTrackLoop(FineLoopConfig(**{k: v for k, v in d.items() if k in fine_fields}),
+                                  FsmConfig(**{k: v for k, v in d.items() if k in fsm_fields}))
+        self.safety = SafetyConfig(fsm_range_rad=cfg.range_rad)
+        self.watchdog = CommandWatchdog(cfg.watchdog_period_s)
+        self.rad_per_px = np.reshape(np.asarray(cfg.rad_per_px, dtype=float), (2, 2))
+        self.last_cmd = np.zeros(2)
+        self.at_limit = False
+        self.last_t: float | None = None
+
+    def on_config_changed(self, old, new) -> None:
+        if hasattr(self, "loop"):
+            self._build(new)
+
+    def on_teardown(self) -> None:
+        for name in ("sub", "eph_sub"):
+            if getattr(self, name, None) is not None:
+                self.destroy_subscription(getattr(self, name))
+                setattr(self, name, None)
+        if getattr(self, "timer", None) is not None:
+            self.destroy_timer(self.timer)
+            self.timer = None
+        if getattr(self, "driver", None) is not None:
+            self.driver.close()
+            self.driver = None
+
+    def on_ephemeris(self, msg: EphemerisState) -> None:
+        pa = (msg.point_ahead_az_rad * math.cos(msg.el_rad), msg.point_ahead_el_rad)
+        if not all(math.isfinite(v) for v in pa):
+            self.reject("bad_ephemeris", f"non-finite point-ahead {pa}")
+            return
+        self.point_ahead = np.array(pa)
+        self.ephemeris_t = self.now_s()
+
+    def _point_ahead(self, now: float) -> np.ndarray:
+        c = self.config
+        if not c.point_ahead_enabled or self.ephemeris_t is None or now - self.ephemeris_t > c.ephemeris_timeout_s:
+            return np.zeros(2)
+        return self.point_ahead
+
+    def on_centroid(self, msg: BeaconCentroid) -> None:
+        if not self.active:
+            return
+        if msg.camera_id != self.config.camera_id:
+            self.count("ignored_other_camera")
+            return
+        now = self.now_s()
+        if self.last_t is not None and now < self.last_t:
+            self.loop.reset()  # clock jumped back (sim restart)
+            self.count("clock_resets")
+        self.last_t = now
+        residual = None
+        t_meas = None
+        if msg.valid:
+            if not (math.isfinite(msg.x_px) and math.isfinite(msg.y_px)):
+                self.reject("non_finite_centroid", f"valid centroid with non-finite position ({msg.x_px}, {msg.y_px})")
+                return
+            d_px = np.array([msg.x_px - self.config.setpoint_x_px, msg.y_px - self.config.setpoint_y_px])
+            residual = -self.rad_per_px @ d_px
+            t_meas = min(stamp_to_s(msg.header.stamp), now)
+        try:
+            out = self.loop.step(now, residual, t_meas, self._point_ahead(now))
+            u, self.at_limit = clamp_fsm_command(out.command_rad, self.safety)
+            cmd = CorePointingCommand(now, Stage.FSM, Mode.POSITION, u[0], u[1], 0.0, 0.0,
+                                      "fine track" if residual is not None else "fine coast (no detection)")
+            validate_command(cmd, self.safety)
+        except ControlError as exc:
+            self.reject("bad_command", str(exc))
+            return
+        self.watchdog.feed(now)
+        self.last_cmd = u
+        self.count("commands")
+        self.cmd_pub.publish(command_to_msg(cmd))
+        if self.driver is not None and not self.driver.set_angles(u[0], u[1]):
+            self.count("driver_errors")
+
+    def on_timer(self) -> None:
+        if not self.active:
+            return
+        now = self.now_s()
+        pos = self.last_cmd
+        fault_reason = ""
+        if self.driver is not None:
+            reading = self.driver.get_angles(now)
+            if reading is not None:
+                pos = np.array([reading.axis1_rad, reading.axis2_rad])
+            fault_reason = self.driver.fault_reason
+        st = self.watchdog.state(now, Stage.FSM, pos, at_limit=self.at_limit, fault_reason=fault_reason)
+        if st.holding and self.watchdog.command_age_s(now) != math.inf:
+            self.count("holding_ticks")
+        self.state_pub.publish(state_to_msg(st))
+
+    def diagnostic_values(self) -> dict:
+        return {"fsm_tip_urad": f"{self.last_cmd[0] * 1e6:.2f}", "fsm_tilt_urad": f"{self.last_cmd[1] * 1e6:.2f}"}
+
+
+NODE_CLASS = FsmControllerNode
+main = make_main(FsmControllerNode)
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""Node ``pat_manager``: the PAT state machine and the laser interlock (qsat_pat.core.pat, safety).
+
+Inputs
+    ``ephemeris`` (``qsat_pat/EphemerisState``, latched): visibility, Sun separation,
+    elevation; ``coarse_centroid`` and ``fine_centroid`` (``qsat_pat/BeaconCentroid``):
+    detections of the wide-field and fine cameras (remap them to the imaging nodes'
+    ``beacon_centroid`` topics); ``fsm_state``, ``mount_state`` (``qsat_pat/ActuatorState``):
+    faults and the mount position.
+Output
+    ``pat_status`` (``qsat_pat/PatStatus``, latched) on every transition and at
+    ``status_rate_hz``.
+
+Every ``1/control_rate_hz`` the node builds :class:`~qsat_pat.core.pat.PatInputs` from the
+latest inputs (time from the node clock), steps the machine and evaluates the
+:class:`~qsat_pat.core.safety.LaserInterlock`: pointing is safe when the ephemeris says
+the line of sight is outside the Sun cone and above the mask.  Without any
+``mount_state`` the coarse stage is assumed at target when the target is visible and
+parked once PARK is entered (documented simplification for set-ups without a mount).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+
+from qsat_pat.core.control import Mode
+from qsat_pat.core.params import param
+from qsat_pat.core.pat import PatConfig, PatInputs, PatState, PatStateMachine
+from qsat_pat.core.safety import LaserInterlock, SafetyConfig, angular_separation_rad
+from qsat_pat.msg import ActuatorState, BeaconCentroid, EphemerisState, PatStatus
+from qsat_pat.nodes.convert import s_to_stamp
+from qsat_pat.nodes.pattern import Qos, QsatPatNode, make_main
+
+
+@dataclass(frozen=True)
+class PatManagerConfig(PatConfig, SafetyConfig):
+    """Parameters of ``pat_manager``: PAT thresholds, safety limits and the node's own."""
+
+    enabled: bool = param(True, "run passes (false: stop and park)")
+    control_rate_hz: float = param(20.0, "state machine update rate", unit="Hz", min_value=0.1, max_value=1000.0)
+    status_rate_hz: float = param(2.0, "periodic PatStatus rate", unit="Hz", min_value=0.01, max_value=100.0)
+    ephemeris_timeout_s: float = param(5.0, "ephemeris older than this is invalid", unit="s",
+                                       min_value=0.01, max_value=3600.0)
+    coarse_rad_per_px: float = param(8.5e-6, "coarse camera angle per pixel (seed 004: 1.2 deg / 2448 px)",
+                                     unit="rad/px", min_value=1e-9, max_value=1.0)
+    coarse_setpoint_x_px: float = param(1224.0, "coarse closed-loop point, column", unit="px",
+                                        min_value=-1e5, max_value=1e5)
+    coarse_setpoint_y_px: float = param(1025.0, "coarse closed-loop point, row", unit="px",
+                                        min_value=-1e5, max_value=1e5)
+    at_target_tolerance_rad: float = param(2e-3, "mount within this of the ephemeris = at target", unit="rad",
+                                           min_value=1e-6, max_value=1.0)
+
+
+class PatManagerNode(QsatPatNode):
+    """Owns the PAT mode and the laser interlock (see the module docstring)."""
+
+    config_class = PatManagerConfig
+    default_name = "pat_manager"
+
+    def on_setup(self) -> None:
+        self._build(self.config)
+        self.eph: EphemerisState | None = None
+        self.eph_t: float | None = None
+        self.coarse_hit = False
+        self.coarse_err = math.nan
+        self.fine_hit = False
+        self.faults: dict[str, str] = {}
+        self.mount: ActuatorState | None = None
+        self.laser = None
+        self.last_status_t = -math.inf
+        self.pub = self.create_lifecycle_publisher(PatStatus, "pat_status", Qos.STATE)
+        self.subs = [
+            self.create_subscription(EphemerisState, "ephemeris", self.on_ephemeris, Qos.STATE),
+            self.create_subscription(BeaconCentroid, "coarse_centroid", self.on_coarse, Qos.STREAM),
+            self.create_subscription(BeaconCentroid, "fine_centroid", self.on_fine, Qos.STREAM),
+            self.create_subscription(ActuatorState, "fsm_state", lambda m: self.on_actuator("fsm", m), Qos.STREAM),
+            self.create_subscription(ActuatorState, "mount_state", self.on_mount, Qos.STREAM),
+        ]
+        self.timer = self.create_timer(1.0 / self.config.control_rate_hz, self.on_timer)
+
+    def _build(self, cfg: PatManagerConfig) -> None:
+        d = cfg.as_dict()
+        pat_cfg = PatConfig(**{k: v for k, v in d.items() if k in PatConfig.__dataclass_fields__})
+        self.safety = SafetyConfig(**{k: v for k, v in d.items() if k in SafetyConfig.__dataclass_fields__})
+        old = getattr(self, "machine", None)
+        self.machine = PatStateMachine(pat_cfg, self.now_s())
+        if old is not None:  # keep the state across a parameter change
+            self.machine.state, self.machine.since_s = old.state, old.since_s
+        self.interlock = LaserInterlock(self.safety)
+
+    def on_config_changed(self, old, new) -> None:
+        if hasattr(self, "machine"):
+            self._build(new)
+
+    def on_teardown(self) -> None:
+        for s in getattr(self, "subs", []) or []:
+            self.destroy_subscription(s)
+        self.subs = []
+        if getattr(self, "timer", None) is not None:
+            self.destroy_timer(self.timer)
+            self.timer = None
+
+    def on_ephemeris(self, msg: EphemerisState) -> None:
+        if not (math.isfinite(msg.el_rad) and math.isfinite(msg.az_rad)):
+            self.reject("bad_ephemeris", "non-finite az/el in EphemerisState")
+            return
+        self.eph, self.eph_t = msg, self.now_s()
+
+    def on_coarse(self, msg: BeaconCentroid) -> None:
+        if msg.valid and math.isfinite(msg.x_px) and math.isfinite(msg.y_px):
+            self.coarse_hit = True
+            c = self.config
+            self.coarse_err = c.coarse_rad_per_px * math.hypot(msg.x_px - c.coarse_setpoint_x_px,
+                                                               msg.y_px - c.coarse_setpoint_y_px)
+        elif msg.valid:
+            self.reject("non_finite_centroid", "valid coarse centroid with non-finite position")
+
+    def on_fine(self, msg: BeaconCentroid) -> None:
+        if msg.valid and math.isfinite(msg.x_px) and math.isfinite(msg.y_px):
+            self.fine_hit = True
+
+    def on_actuator(self, name: str, msg: ActuatorState) -> None:
+        if msg.fault:
+            self.faults[name] = msg.fault_reason or "fault"
+        else:
+            self.faults.pop(name, None)
+
+    def on_mount(self, msg: ActuatorState) -> None:
+        self.mount = msg
+        self.on_actuator("mount", msg)
+
+    def _inputs(self, now: float) -> tuple[PatInputs, bool]:
+        c = self.config
+        eph_ok = self.eph is not None and self.eph_t is not None and now - self.eph_t <= c.ephemeris_timeout_s
+        visible = bool(eph_ok and self.eph.visible)
+        if self.mount is None:
+            at_target = visible
+            parked = self.machine.state == PatState.PARK
+        else:
+            at_target = bool(eph_ok and float(angular_separation_rad(
+                self.mount.axis1_rad, self.mount.axis2_rad, self.eph.az_rad, self.eph.el_rad))
+                <= c.at_target_tolerance_rad)
+            parked = self.mount.mode == int(Mode.PARK) and not self.mount.fault
+        safe = bool(eph_ok and self.eph.sun_separation_rad >= c.sun_exclusion_rad
+                    and self.eph.el_rad >= c.elevation_mask_rad)
+        fault = bool(self.faults)
+        inp = PatInputs(t_s=now, enabled=c.enabled, ephemeris_valid=eph_ok, target_visible=visible,
+                        time_to_aos_s=0.0 if visible else math.inf, at_target=at_target,
+                        coarse_detected=self.coarse_hit, coarse_error_rad=self.coarse_err,
+                        fine_detected=self.fine_hit, parked=parked, fault=fault,
+                        fault_reason="; ".join(f"{k}: {v}" for k, v in sorted(self.faults.items())))
+        return inp, safe
+
+    def on_timer(self) -> None:
+        if not self.active:
+            return
+        now = self.now_s()
+        inp, safe = self._inputs(now)
+        self.coarse_hit = self.fine_hit = False
+        before = len(self.machine.history)
+        self.machine.step(inp)
+        self.laser = self.interlock.evaluate(now, tracking=self.machine.tracking, pointing_safe=safe,
+                                             fault=inp.fault, operator_enable=self.config.enabled)
+        changed = len(self.machine.history) != before
+        if changed:
+            self.count("transitions")
+            self.get_logger().info(f"PAT {self.machine.previous_state.name} -> {self.machine.state.name}: "
+                                   f"{self.machine.reason}")
+        if changed or now - self.last_status_t >= 1.0 / self.config.status_rate_hz:
+            self.last_status_t = now
+            self.pub.publish(self.status_msg(now))
+
+    def status_msg(self, now: float) -> PatStatus:
+        m = self.machine
+        msg = PatStatus()
+        msg.header.stamp = s_to_stamp(max(now, 0.0))
+        msg.terminal = self.config.terminal
+        msg.state = int(m.state)
+        msg.state_name = m.state.name
+        msg.previous_state = int(m.previous_state)
+        msg.reason = m.reason
+        msg.since = s_to_stamp(max(m.since_s, 0.0))
+        msg.laser_enabled = bool(self.laser and self.laser.enabled)
+        msg.inhibit_reason = "" if msg.laser_enabled else (self.laser.reason if self.laser else "starting")
+        return msg
+
+    def diagnostic_values(self) -> dict:
+        return {"state": self.machine.state.name if hasattr(self, "machine") else "",
+                "laser_enabled": bool(self.laser and self.laser.enabled)}
+
+
+NODE_CLASS = PatManagerNode
+main = make_main(PatManagerNode)
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""fsm_controller and pat_manager nodes over DDS (in-process)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+pytestmark = pytest.mark.ros
+
+
+def _spin(ex, cond, timeout_s=10.0):
+    deadline = time.monotonic() + timeout_s
+    while not cond() and time.monotonic() < deadline:
+        ex.spin_once(timeout_sec=0.02)
+    return cond()
+
+
+def _centroid(camera_id, x, y, valid=True, stamp_s=None, node=None):
+    from qsat_pat.msg import BeaconCentroid
+
+    msg = BeaconCentroid(camera_id=camera_id, valid=valid, x_px=float(x), y_px=float(y))
+    if node is not None:
+        msg.header.stamp = node.get_clock().now().to_msg()
+    return msg
+
+
+def test_fsm_controller_commands_rejects_nan_and_holds(rclpy_context):
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from qsat_pat.msg import ActuatorState, BeaconCentroid, PointingCommand
+    from qsat_pat.nodes.fsm_controller import FsmControllerNode
+    from qsat_pat.nodes.pattern import Qos
+
+    node = FsmControllerNode(context=rclpy_context, cli_args=["--ros-args", "-r", "__ns:=/fsm_test"],
+                             parameter_overrides=[Parameter("watchdog_period_s", value=0.2),
+                                                  Parameter("state_rate_hz", value=20.0)])
+    client = rclpy.create_node("fsm_client", namespace="/fsm_test", context=rclpy_context)
+    pub = client.create_publisher(BeaconCentroid, "beacon_centroid", Qos.STREAM)
+    cmds: list[PointingCommand] = []
+    states: list[ActuatorState] = []
+    client.create_subscription(PointingCommand, "fsm_command", cmds.append, Qos.COMMAND)
+    client.create_subscription(ActuatorState, "fsm_state", states.append, Qos.STREAM)
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(node)
+    ex.add_node(client)
+    try:
+        assert node.autostart()
+        assert _spin(ex, lambda: pub.get_subscription_count() > 0 and len(states) > 0)
+        # closed loop through a unit plant: the beacon sits at los = -16.17 urad on tip, so the
+        # spot is at 128 + (u - los) / 1.617 urad/px (10 px right at u = 0)
+        u = 0.0
+        for _ in range(40):
+            pub.publish(_centroid("ogs_fine", 128.0 + (u + 16.17e-6) / 1.617e-6, 128.0, node=client))
+            n = len(cmds)
+            assert _spin(ex, lambda n=n: len(cmds) > n)
+            u = cmds[-1].axis1_rad
+        last = cmds[-1]
+        assert last.stage == PointingCommand.STAGE_FSM and last.mode == PointingCommand.MODE_POSITION
+        assert last.axis1_rad == pytest.approx(-16.17e-6, rel=0.05)
+        assert abs(last.axis2_rad) < 1e-9
+        # NaN centroid: rejected, counted, no command
+        n = len(cmds)
+        pub.publish(_centroid("ogs_fine", math.nan, 1.0, node=client))
+        pub.publish(_centroid("ogs_coarse", 1.0, 1.0, node=client))  # another camera: ignored
+        assert _spin(ex, lambda: node.counters["rejected_non_finite_centroid"] == 1
+                     and node.counters["ignored_other_camera"] == 1)
+        _spin(ex, lambda: False, timeout_s=0.1)
+        assert len(cmds) == n
+        # no centroid for > watchdog period: holding reported
+        assert _spin(ex, lambda: states and states[-1].holding)
+        assert states[-1].stage == PointingCommand.STAGE_FSM and states[-1].command_age_s > 0.2
+        assert not states[-1].fault
+    finally:
+        ex.shutdown()
+        client.destroy_node()
+        node.destroy_node()
+
+
+def test_pat_manager_reaches_fine_track_and_gates_the_laser(rclpy_context):
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from qsat_pat.msg import BeaconCentroid, EphemerisState, PatStatus
+    from qsat_pat.nodes.pat_manager import PatManagerNode
+    from qsat_pat.nodes.pattern import Qos
+
+    node = PatManagerNode(context=rclpy_context, cli_args=["--ros-args", "-r", "__ns:=/pat_test"],
+                          parameter_overrides=[Parameter("settle_s", value=0.0),
+                                               Parameter("control_rate_hz", value=50.0)])
+    client = rclpy.create_node("pat_client", namespace="/pat_test", context=rclpy_context)
+    eph_pub = client.create_publisher(EphemerisState, "ephemeris", Qos.STATE)
+    coarse = client.create_publisher(BeaconCentroid, "coarse_centroid", Qos.STREAM)
+    fine = client.create_publisher(BeaconCentroid, "fine_centroid", Qos.STREAM)
+    got: list[PatStatus] = []
+    client.create_subscription(PatStatus, "pat_status", got.append, Qos.STATE)
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(node)
+    ex.add_node(client)
+
+    def eph(sun_sep_deg):
+        return EphemerisState(az_rad=1.0, el_rad=0.8, visible=True, sun_separation_rad=math.radians(sun_sep_deg))
+
+    def state():
+        return got[-1].state_name if got else ""
+
+    try:
+        assert node.autostart()
+        assert _spin(ex, lambda: bool(got) and state() == "IDLE")
+        eph_pub.publish(eph(120.0))
+        assert _spin(ex, lambda: state() == "ACQUIRE")
+        assert not got[-1].laser_enabled and got[-1].inhibit_reason
+
+        def feed_until(target):
+            def cond():
+                coarse.publish(_centroid("ogs_coarse", 1226.0, 1025.0))  # 2 px = 17 urad
+                fine.publish(_centroid("ogs_fine", 128.0, 128.0))
+                return state() == target
+            return _spin(ex, cond)
+
+        assert feed_until("FINE_TRACK")
+        assert _spin(ex, lambda: got[-1].laser_enabled or not feed_until("FINE_TRACK"))
+        assert got[-1].laser_enabled and got[-1].inhibit_reason == ""
+        names = [m.state_name for m in got]
+        assert "COARSE_TRACK" in names and names.index("COARSE_TRACK") < names.index("FINE_TRACK")
+        # the Sun comes within the exclusion cone: laser inhibited with a reason
+        eph_pub.publish(eph(30.0))
+        assert _spin(ex, lambda: (feed_until("FINE_TRACK") or True) and not got[-1].laser_enabled)
+        assert "Sun" in got[-1].inhibit_reason
+        # target sets: PARK then IDLE (no mount: parked at once)
+        eph_pub.publish(EphemerisState(az_rad=1.0, el_rad=-0.1, visible=False, sun_separation_rad=2.0))
+        assert _spin(ex, lambda: state() == "IDLE")
+        assert "PARK" in [m.state_name for m in got]
+    finally:
+        ex.shutdown()
+        client.destroy_node()
+        node.destroy_node()
+
+
+def test_gimbal_controller_drives_fake_rotctld_and_reports_fault(rclpy_context):
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from qsat_pat.drivers.fake_devices import FakeRotctld
+    from qsat_pat.msg import ActuatorState, EphemerisState, PointingCommand
+    from qsat_pat.nodes.gimbal_controller import GimbalControllerNode
+    from qsat_pat.nodes.pattern import Qos
+
+    dev = FakeRotctld().start()
+    node = GimbalControllerNode(
+        context=rclpy_context, cli_args=["--ros-args", "-r", "__ns:=/gimbal_test"],
+        parameter_overrides=[Parameter("driver", value="rotctld"), Parameter("driver_port", value=dev.port),
+                             Parameter("driver_timeout_s", value=0.1), Parameter("sun_source", value="fixed"),
+                             Parameter("sun_az_rad", value=math.radians(100.0)),
+                             Parameter("sun_el_rad", value=math.radians(40.0)),
+                             Parameter("control_rate_hz", value=20.0),
+                             Parameter("max_rate_radps", value=2.0), Parameter("max_acc_radps2", value=50.0)])
+    client = rclpy.create_node("gimbal_client", namespace="/gimbal_test", context=rclpy_context)
+    eph_pub = client.create_publisher(EphemerisState, "ephemeris", Qos.STATE)
+    cmds: list[PointingCommand] = []
+    states: list[ActuatorState] = []
+    client.create_subscription(PointingCommand, "mount_command", cmds.append, Qos.COMMAND)
+    client.create_subscription(ActuatorState, "mount_state", states.append, Qos.STREAM)
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(node)
+    ex.add_node(client)
+    try:
+        assert node.autostart()
+        # no ephemeris yet: a HOLD command and holding state
+        assert _spin(ex, lambda: any(c.mode == PointingCommand.MODE_HOLD for c in cmds) and states
+                     and states[-1].holding)
+        eph_pub.publish(EphemerisState(az_rad=math.radians(200.0) - 2 * math.pi, el_rad=0.7,
+                                       el_refracted_rad=0.7, visible=True))
+        assert _spin(ex, lambda: any(c.startswith("P ") for c in dev.commands)
+                     and abs(dev.az_deg - 200.0) < 0.01 and abs(dev.el_deg - math.degrees(0.7)) < 0.01)
+        assert _spin(ex, lambda: states and not states[-1].holding and not states[-1].fault
+                     and abs(math.degrees(states[-1].axis1_rad) - 200.0) < 0.01)
+        # target in the Sun cone: the command is moved out of it (45 deg from the Sun)
+        eph_pub.publish(EphemerisState(az_rad=math.radians(100.0), el_rad=math.radians(45.0),
+                                       el_refracted_rad=math.radians(45.0), visible=True))
+        def converged():
+            return (node.counters["safety_modified"] > 0 and len(cmds) > 2 and cmds[-1].mode == 0
+                    and abs(cmds[-1].axis1_rad - cmds[-2].axis1_rad) < 1e-9
+                    and abs(cmds[-1].axis2_rad - cmds[-2].axis2_rad) < 1e-9)
+
+        assert _spin(ex, converged)
+        from qsat_pat.core.safety import angular_separation_rad
+        c = cmds[-1]
+        assert angular_separation_rad(c.axis1_rad, c.axis2_rad, math.radians(100.0),
+                                      math.radians(40.0)) >= math.radians(45.0) - 1e-9
+        # the rotator dies: fault reported, node keeps running
+        dev.stop()
+        assert _spin(ex, lambda: states and states[-1].fault and states[-1].fault_reason)
+        n = node.counters["commands"]
+
+        def still_commanding():
+            eph_pub.publish(EphemerisState(az_rad=math.radians(250.0), el_rad=0.5, el_refracted_rad=0.5,
+                                           visible=True))
+            return node.counters["commands"] > n + 1 and states[-1].fault
+
+        assert _spin(ex, still_commanding)
+    finally:
+        ex.shutdown()
+        client.destroy_node()
+        node.destroy_node()
+        dev.stop()
