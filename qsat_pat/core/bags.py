@@ -12,7 +12,10 @@ import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+from rosbags.interfaces import Nodetype
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
@@ -93,3 +96,59 @@ def add_types(store: Typestore, msgtypes: Iterable[str], prefixes: list[Path] | 
                 f"{[str(p) for p in prefixes]} (is the package built and its prefix in AMENT_PREFIX_PATH?)")
         tried.add(package)
         pending.append(msgtype)
+
+
+_NUMPY_OF = {
+    "bool": np.bool_, "byte": np.uint8, "char": np.uint8, "int8": np.int8, "uint8": np.uint8,
+    "int16": np.int16, "uint16": np.uint16, "int32": np.int32, "uint32": np.uint32,
+    "int64": np.int64, "uint64": np.uint64, "float32": np.float32, "float64": np.float64,
+}
+
+
+def _default(store: Typestore, node) -> Any:
+    kind, detail = node
+    if kind == Nodetype.BASE:
+        name = detail[0]
+        if name == "string":
+            return ""
+        if name == "bool":
+            return False
+        return 0.0 if name.startswith("float") else 0
+    if kind == Nodetype.NAME:
+        return make_message(store, detail)
+    sub, size = detail
+    if sub[0] == Nodetype.BASE and sub[1][0] in _NUMPY_OF:
+        return np.zeros(size if kind == Nodetype.ARRAY else 0, dtype=_NUMPY_OF[sub[1][0]])
+    return [_default(store, sub) for _ in range(size if kind == Nodetype.ARRAY else 0)]
+
+
+def make_message(store: Typestore, msgtype: str, **fields: Any):
+    """A ``rosbags`` message of ``msgtype`` with ``fields`` set and every other field at
+    its default (zeros, empty strings, nested defaults), ready for ``serialize_cdr``.
+
+    Numeric arrays and sequences may be given as lists or arrays (converted to the field's
+    numpy dtype).  Raises BagError for unknown field names.
+    """
+    _, defs = store.fielddefs[msgtype]
+    names = [n for n, _ in defs]
+    unknown = set(fields) - set(names)
+    if unknown:
+        raise BagError(f"{msgtype} has no field(s) {sorted(unknown)}")
+    values = {}
+    for name, node in defs:
+        if name in fields:
+            v = fields[name]
+            kind, detail = node
+            if kind in (Nodetype.ARRAY, Nodetype.SEQUENCE) and detail[0][0] == Nodetype.BASE \
+                    and detail[0][1][0] in _NUMPY_OF:
+                v = np.asarray(v, dtype=_NUMPY_OF[detail[0][1][0]])
+            values[name] = v
+        else:
+            values[name] = _default(store, node)
+    return store.types[msgtype](**values)
+
+
+def time_msg(store: Typestore, t_ns: int):
+    """``builtin_interfaces/msg/Time`` for integer nanoseconds."""
+    return make_message(store, "builtin_interfaces/msg/Time", sec=int(t_ns // 1_000_000_000),
+                        nanosec=int(t_ns % 1_000_000_000))
