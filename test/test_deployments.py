@@ -170,7 +170,7 @@ IMPORT_TO_DEPENDENCY = {
     "matplotlib": "python3-matplotlib", "filterpy": "python3-filterpy-pip",
     "transforms3d": "python3-transforms3d", "sgp4": "python3-sgp4", "skyfield": "python3-skyfield",
     "skyfield_data": "python3-skyfield", "rosbags": "python3-rosbags-pip", "crcmod": "python3-crcmod",
-    "reedsolo": "python3-reedsolo-pip",
+    "reedsolo": "python3-reedsolo-pip", "Basilisk": "python3-bsk-pip",
 }
 
 
