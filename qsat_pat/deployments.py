@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 #: Node executables of the package -> module whose ``main(args=None)`` runs the node.
 #: ``ros2 run qsat_pat <executable>`` and ``<venv>/lib/qsat_pat/<executable>`` run it.
 EXECUTABLES: dict[str, str] = {
+    "adcs_pointing": "qsat_pat.nodes.adcs_pointing",
     "bag_recorder": "qsat_pat.nodes.bag_recorder",
     "beacon_imaging": "qsat_pat.nodes.beacon_imaging",
     "ephemeris": "qsat_pat.nodes.ephemeris",
@@ -118,6 +119,15 @@ DEPLOYMENTS: dict[str, Deployment] = {
         description="Satellite terminal on real hardware or hardware-in-the-loop.",
         nodes=(
             NodeSpec("bag_recorder", "bag_recorder", SPACE_NS, ("recorder.yaml",)),
+            # coarse stage: the spacecraft body (ADCS attitude targets in LVLH, seed 001 §3)
+            NodeSpec("adcs_pointing", "adcs_pointing", SPACE_NS, ("adcs_pointing.yaml", "space_adcs_pointing.yaml")),
+            # fine stage: FSM on the uplink-beacon camera; point-ahead from adcs_pointing's
+            # station geometry (fine set-point only, seed 004 §2.3)
+            NodeSpec("fsm_controller", "fsm_controller", SPACE_NS,
+                     ("fsm_controller.yaml", "space_fsm_controller.yaml"),
+                     remappings=(("ephemeris", "ogs_ephemeris"),)),
+            NodeSpec("pat_manager", "pat_manager", SPACE_NS, ("pat_manager.yaml", "space_pat_manager.yaml"),
+                     remappings=(("fine_centroid", "beacon_centroid"), ("ephemeris", "ogs_ephemeris"))),
         ),
     ),
     "sim": Deployment(

@@ -17,12 +17,28 @@ and :func:`~qsat_pat.core.safety.validate_command`.  When the ephemeris stops fo
 ``holding``.  With ``driver = "rotctld"`` the set-points go to a hamlib rotctld
 (:mod:`qsat_pat.drivers.rotctld`); a rotator that stops answering is reported as
 ``fault`` in ``mount_state`` and the node keeps running.
+
+Driver I/O never runs on the executor thread: a :class:`DriverWorker` thread owns the
+driver and performs its blocking socket calls (each bounded by ``driver_timeout_s``, with
+one reconnect).  The timer only posts the newest set-point (or stop) and a position
+request into a one-slot mailbox and reads the worker's last results, so a dead rotator
+(each call up to ~2 x ``driver_timeout_s``) cannot stall the timer, the ephemeris and
+FSM-offload subscriptions or the diagnostics.  A one-slot mailbox rather than a queue:
+a stale mount set-point is worse than none, so while the worker is blocked newer
+set-points replace older ones and the backlog never grows.  The worker's fault (the
+driver's reason, or "I/O stalled" when one call has been blocked longer than
+``driver_stall_s``) is reported in ``mount_state``.  (Alternative considered: a
+MutuallyExclusiveCallbackGroup + MultiThreadedExecutor; rejected because the node runs
+under the shared single-threaded executor of :func:`qsat_pat.nodes.pattern.run_nodes`
+when composed, and a blocked callback would still hold one executor thread per call.)
 """
 
 from __future__ import annotations
 
 import math
 import sys
+import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,6 +79,110 @@ class GimbalControllerConfig(SafetyConfig, OffloadConfig):
     driver_host: str = param("127.0.0.1", "rotctld host")
     driver_port: int = param(4533, "rotctld TCP port", min_value=1, max_value=65535)
     driver_timeout_s: float = param(0.5, "rotctld reply timeout", unit="s", min_value=0.01, max_value=10.0)
+    driver_stall_s: float = param(1.5, "report a fault when one driver call has been blocked this long "
+                                  "(> 2 x driver_timeout_s: a call may reconnect once)", unit="s",
+                                  min_value=0.01, max_value=60.0)
+
+
+class DriverWorker:
+    """Runs a :class:`~qsat_pat.drivers.base.MountDriver`'s blocking calls on its own thread.
+
+    The caller (the executor thread) never blocks: :meth:`submit` puts the newest command
+    into a one-slot mailbox (replacing an unsent older one), :meth:`request_reading` asks
+    for a position read, and :meth:`status` returns the last reading and the fault.
+
+    Parameters
+    ----------
+    driver : MountDriver
+        Owned by the worker from now on (closed by :meth:`close`).
+    stall_s : float
+        A call blocked longer than this is reported as a fault [s] (wall clock: I/O time).
+    """
+
+    def __init__(self, driver, stall_s: float) -> None:
+        self.driver = driver
+        self.stall_s = float(stall_s)
+        self._cv = threading.Condition()
+        self._command: tuple | None = None
+        self._read_t: float | None = None
+        self._stop = False
+        self._busy_since: float | None = None
+        self.reading = None
+        self.fault_reason = ""
+        self.calls = 0
+        self.refusals: list[str] = []
+        self.crash_reason = ""
+        self.thread = threading.Thread(target=self._run, name="mount_driver", daemon=True)
+        self.thread.start()
+
+    def submit(self, command: tuple) -> None:
+        """Queue ``("set", az_rad, el_rad)`` or ``("stop",)``; replaces a command not yet sent."""
+        with self._cv:
+            self._command = command
+            self._cv.notify()
+
+    def request_reading(self, t_s: float) -> None:
+        """Ask for a position reading stamped ``t_s`` [s] (node clock)."""
+        with self._cv:
+            self._read_t = float(t_s)
+            self._cv.notify()
+
+    def _run(self) -> None:
+        from qsat_pat.drivers.base import DriverError
+
+        while True:
+            with self._cv:
+                while not self._stop and self._command is None and self._read_t is None:
+                    self._cv.wait()
+                if self._stop:
+                    return
+                command, self._command = self._command, None
+                read_t, self._read_t = self._read_t, None
+                self._busy_since = time.monotonic()
+            reading, refusal = None, None
+            try:
+                if command is not None:
+                    if command[0] == "set":
+                        self.driver.set_position(command[1], command[2])
+                    else:
+                        self.driver.stop()
+                if read_t is not None:
+                    reading = self.driver.get_position(read_t)
+            except DriverError as exc:  # refused before sending (limits, NaN): the device is fine
+                refusal = str(exc)
+            except Exception as exc:  # a driver bug must show as a fault, not as a silently dead thread
+                with self._cv:
+                    self._busy_since = None
+                    self.crash_reason = f"mount driver thread stopped: {type(exc).__name__}: {exc}"
+                return
+            finally:
+                with self._cv:
+                    self._busy_since = None
+                    self.calls += 1
+                    self.fault_reason = self.driver.fault_reason
+                    if reading is not None:
+                        self.reading = reading
+                    if refusal is not None:
+                        self.refusals.append(refusal)
+
+    def status(self) -> tuple[object, str, list[str]]:
+        """(last reading or None, fault reason or "", refusals since the last call)."""
+        with self._cv:
+            fault = self.crash_reason or self.fault_reason
+            if self._busy_since is not None:
+                blocked = time.monotonic() - self._busy_since
+                if blocked > self.stall_s:
+                    fault = f"mount driver I/O stalled for {blocked:.1f} s" + (f" ({fault})" if fault else "")
+            refusals, self.refusals = self.refusals, []
+            return (None if fault else self.reading), fault, refusals
+
+    def close(self, join_timeout_s: float = 5.0) -> None:
+        """Stop the thread (waits for a blocked call up to ``join_timeout_s``) and close the driver."""
+        with self._cv:
+            self._stop = True
+            self._cv.notify()
+        self.thread.join(timeout=join_timeout_s)
+        self.driver.close()
 
 
 class GimbalControllerNode(QsatPatNode):
@@ -79,13 +199,14 @@ class GimbalControllerNode(QsatPatNode):
         self.fsm_t: float | None = None
         self.last_cmd: CorePointingCommand | None = None
         self.hold_sent = False
-        self.driver = None
+        self.driver: DriverWorker | None = None
         if self.config.driver == "rotctld":
             from qsat_pat.drivers.rotctld import RotctldMount
 
-            self.driver = RotctldMount(self.config.driver_host, self.config.driver_port,
-                                       self.config.driver_timeout_s, az_min_deg=0.0, az_max_deg=360.0,
-                                       el_min_deg=0.0, el_max_deg=90.0)
+            self.driver = DriverWorker(RotctldMount(self.config.driver_host, self.config.driver_port,
+                                                    self.config.driver_timeout_s, az_min_deg=0.0,
+                                                    az_max_deg=360.0, el_min_deg=0.0, el_max_deg=90.0),
+                                       self.config.driver_stall_s)
         self.cmd_pub = self.create_lifecycle_publisher(PointingCommand, "mount_command", Qos.COMMAND)
         self.state_pub = self.create_lifecycle_publisher(ActuatorState, "mount_state", Qos.STREAM)
         self.subs = [self.create_subscription(EphemerisState, "ephemeris", self.on_ephemeris, Qos.STATE),
@@ -113,7 +234,7 @@ class GimbalControllerNode(QsatPatNode):
             self.destroy_timer(self.timer)
             self.timer = None
         if getattr(self, "driver", None) is not None:
-            self.driver.close()
+            self.driver.close(join_timeout_s=2 * self.config.driver_timeout_s + 1.0)
             self.driver = None
 
     def on_ephemeris(self, msg: EphemerisState) -> None:
@@ -152,7 +273,7 @@ class GimbalControllerNode(QsatPatNode):
                 hold = CorePointingCommand(now, Stage.MOUNT, Mode.HOLD, reason="no ephemeris: hold")
                 self.cmd_pub.publish(command_to_msg(hold))
                 if self.driver is not None:
-                    self.driver.stop()
+                    self.driver.submit(("stop",))
                 self.hold_sent = True
                 self.count("holds")
         else:
@@ -174,16 +295,15 @@ class GimbalControllerNode(QsatPatNode):
             self.cmd_pub.publish(command_to_msg(cmd))
             self.count("commands")
             if self.driver is not None:
-                try:
-                    self.driver.set_position(cmd.axis1_rad % (2 * math.pi), cmd.axis2_rad)
-                except ControlError as exc:
-                    self.reject("driver_refused", str(exc))
+                self.driver.submit(("set", cmd.axis1_rad % (2 * math.pi), cmd.axis2_rad))
         pos = (self.last_cmd.axis1_rad, self.last_cmd.axis2_rad) if self.last_cmd else (0.0, 0.0)
         if self.driver is not None:
-            r = self.driver.get_position(now)
+            self.driver.request_reading(now)
+            r, fault_reason, refusals = self.driver.status()
+            for why in refusals:
+                self.reject("driver_refused", why)
             if r is not None:
                 pos = (r.axis1_rad, r.axis2_rad)
-            fault_reason = self.driver.fault_reason
         rates = (self.last_cmd.axis1_rate_radps, self.last_cmd.axis2_rate_radps) if self.last_cmd else (0.0, 0.0)
         st = self.watchdog.state(now, Stage.MOUNT, pos, rates, fault_reason=fault_reason)
         self.state_pub.publish(state_to_msg(st))

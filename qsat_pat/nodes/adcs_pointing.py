@@ -1,0 +1,366 @@
+"""Node ``adcs_pointing``: the space terminal's coarse stage (spacecraft body via the ADCS).
+
+Inputs
+    ``adcs_state`` (``qsat_pat/AdcsState``): attitude (body -> inertial quaternion) and
+    body rates from the ADCS or the simulator; ``body_command``
+    (``qsat_pat/PointingCommand``, STAGE_BODY) from ``pat_manager`` or an operator: a
+    fresh one overrides the computed target (MODE_POSITION/RATE: that target, MODE_HOLD,
+    MODE_PARK); ``tle`` (``std_msgs/String``): the satellite's own elements (as the
+    ``ephemeris`` node takes them), also settable as parameters.
+Outputs
+    ``body_target`` (``qsat_pat/PointingCommand``, STAGE_BODY) at ``rate_hz``: the
+    attitude target for the ADCS, boresight angles in the LVLH frame of
+    :func:`~qsat_pat.core.control.lvlh_axes` (axis1 = along-track angle from nadir,
+    axis2 = cross-track angle; rates relative to LVLH as feed-forward);
+    ``body_state`` (``qsat_pat/ActuatorState``, STAGE_BODY) at ``rate_hz``: where the
+    terminal boresight actually points, from the last ``AdcsState`` (NaN angles while in
+    fault); ``ogs_ephemeris`` (``qsat_pat/EphemerisState``, latched, ``frame_id`` "lvlh")
+    at ``rate_hz`` when the orbit is known: the ground station seen from the satellite
+    with az/el = the LVLH angles above (geometric line of sight), rates, range, the full
+    downlink point-ahead split into those angles (seed 004 §2.1; the space
+    ``fsm_controller`` adds it to its fine set-point, its ``ephemeris`` input remapped
+    here) and the Sun separation.
+
+Geometry (``target_source = "tle"``): every tick the node propagates its own TLE (SGP4,
+TEME) and the ground station, and targets the station while the station sees the
+satellite above ``min_el_deg`` (:func:`~qsat_pat.core.control.body_target_from_states`,
+with the downlink point-ahead when ``point_ahead_enabled``); out of the pass it parks
+(``park_az_rad``/``park_el_rad``, default nadir).  With ``target_source = "command"``
+only ``body_command`` sets targets.  When a fine loop closes on the uplink beacon (the
+``space`` deployment) set ``point_ahead_enabled`` false: the fine loop would undo a body
+offset, so the point-ahead goes on the fine set-point only (seed 004 §2.3).
+
+Safety (:class:`~qsat_pat.core.control.BodyPointingController`): no fresh target for
+``watchdog_period_s`` -> MODE_HOLD at the last attitude; every target (held ones too) is
+kept ``sun_exclusion_rad`` (NanoBob ~45 deg, seed 001 §3) from the Sun, computed from
+the orbit (:func:`~qsat_pat.core.sun.sun_position_teme_m`) or fixed in LVLH for lab
+tests; without an orbit (no TLE yet, propagation failure) the Sun cannot be checked and
+the node holds.  ``AdcsState`` that stops for ``adcs_timeout_s`` is reported as
+``fault`` in ``body_state``; bad messages (NaN, non-unit quaternion, wrong stage) are
+rejected and counted on /diagnostics.
+
+The attitude quaternion is taken relative to the inertial frame of the orbit states
+(TEME, as SGP4 gives it); an ADCS working in J2000/GCRF differs by precession-nutation
+(~0.36 deg in 2026) and needs that rotation applied before this node.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+from std_msgs.msg import String
+
+from qsat_pat.core.control import ActuatorState as CoreActuatorState
+from qsat_pat.core.control import (
+    BodyPointingConfig,
+    BodyPointingController,
+    Mode,
+    Stage,
+    body_target_from_states,
+    boresight_from_attitude,
+    lvlh_az_el,
+)
+from qsat_pat.core.control import PointingCommand as CorePointingCommand
+from qsat_pat.core.ephemeris import Ephemeris, EphemerisConfig, enu_rotation, parse_tle, parse_tle_text
+from qsat_pat.core.errors import ConfigError, ControlError, QsatPatError
+from qsat_pat.core.params import param
+from qsat_pat.core.safety import angular_separation_rad
+from qsat_pat.core.sun import sun_position_teme_m
+from qsat_pat.msg import ActuatorState, AdcsState, EphemerisState, PointingCommand
+from qsat_pat.nodes.convert import s_to_stamp, stamp_to_s
+from qsat_pat.nodes.fsm_controller import command_to_msg, state_to_msg
+from qsat_pat.nodes.pattern import Qos, QsatPatNode, make_main
+
+#: AdcsState stamps further than this from the node clock are replaced by the receive time [s].
+MAX_STAMP_SKEW_S = 10.0
+
+
+@dataclass(frozen=True)
+class AdcsPointingConfig(BodyPointingConfig):
+    """Parameters of ``adcs_pointing``: body pointing and interlocks + geometry source and rates."""
+
+    target_source: str = param("tle", "targets: 'tle' (computed from the TLE and the station; a fresh "
+                               "body_command overrides) or 'command' (body_command only)",
+                               choices=("tle", "command"))
+    tle_line1: str = param("", "the satellite's own TLE line 1 (or publish it on the tle topic)")
+    tle_line2: str = param("", "TLE line 2")
+    tle_name: str = param("", "satellite name (or catalogue number to pick from a tle message)")
+    site_lat_deg: float = param(28.30086, "ground station geodetic latitude (ESA OGS Tenerife, seed 001 §3)",
+                                unit="deg", min_value=-90.0, max_value=90.0)
+    site_lon_deg: float = param(-16.51172, "ground station east longitude", unit="deg", min_value=-180.0,
+                                max_value=360.0)
+    site_alt_m: float = param(2393.0, "ground station height above WGS84", unit="m", min_value=-500.0,
+                              max_value=9000.0)
+    min_el_deg: float = param(10.0, "point at the station only while it sees the satellite above this "
+                              "elevation (else park)", unit="deg", min_value=-5.0, max_value=89.0)
+    rate_hz: float = param(10.0, "body_target and body_state rate", unit="Hz", min_value=0.1, max_value=1000.0)
+    adcs_timeout_s: float = param(1.0, "fault when no AdcsState arrives for this long", unit="s",
+                                  min_value=0.01, max_value=600.0)
+    sun_source: str = param("computed", "Sun direction: computed from the orbit and the clock, or fixed in "
+                            "LVLH (lab tests)", choices=("computed", "fixed"))
+    sun_az_rad: float = param(math.pi, "fixed Sun along-track angle (LVLH)", unit="rad", min_value=-7.0,
+                              max_value=7.0)
+    sun_el_rad: float = param(0.0, "fixed Sun cross-track angle (LVLH)", unit="rad", min_value=-1.5708,
+                              max_value=1.5708)
+    boresight_body: tuple = param((0.0, 0.0, 1.0), "terminal boresight in body axes (body +z as the simulator)",
+                                  min_value=-1.0, max_value=1.0)
+
+    def check(self) -> None:
+        b = np.asarray(self.boresight_body, dtype=float)
+        if b.shape != (3,) or not np.all(np.isfinite(b)) or float(np.linalg.norm(b)) < 1e-6:
+            raise ConfigError(f"AdcsPointingConfig.boresight_body must be a non-zero 3-vector, got "
+                              f"{self.boresight_body}")
+        if bool(self.tle_line1) != bool(self.tle_line2):
+            raise ConfigError("AdcsPointingConfig: give both tle_line1 and tle_line2 (or neither)")
+
+
+class AdcsPointingNode(QsatPatNode):
+    """Attitude targets for the space terminal (see the module docstring)."""
+
+    config_class = AdcsPointingConfig
+    default_name = "adcs_pointing"
+
+    def on_setup(self) -> None:
+        self.eph: Ephemeris | None = None
+        self._build(self.config)
+        self._load_tle_from_parameters()
+        self.adcs: AdcsState | None = None
+        self.adcs_t: float | None = None
+        self.readback: tuple[float, float, float, float] | None = None
+        self.external_t: float | None = None
+        self.last = None
+        self.last_target = None
+        self.target_pub = self.create_lifecycle_publisher(PointingCommand, "body_target", Qos.COMMAND)
+        self.state_pub = self.create_lifecycle_publisher(ActuatorState, "body_state", Qos.STREAM)
+        self.eph_pub = self.create_lifecycle_publisher(EphemerisState, "ogs_ephemeris", Qos.STATE)
+        self.subs = [
+            self.create_subscription(AdcsState, "adcs_state", self.on_adcs, Qos.STREAM),
+            self.create_subscription(PointingCommand, "body_command", self.on_body_command, Qos.COMMAND),
+            self.create_subscription(String, "tle", self.on_tle, Qos.STATE),
+        ]
+        self.timer = self.create_timer(1.0 / self.config.rate_hz, self.on_timer)
+
+    def _build(self, cfg: AdcsPointingConfig) -> None:
+        d = cfg.as_dict()
+        old = getattr(self, "controller", None)
+        self.controller = BodyPointingController(
+            BodyPointingConfig(**{k: v for k, v in d.items() if k in BodyPointingConfig.__dataclass_fields__}))
+        if old is not None:  # keep the held attitude across a parameter change
+            self.controller.last_rad = old.last_rad.copy()
+        self.boresight = np.asarray(cfg.boresight_body, dtype=float)
+        lat, lon = math.radians(cfg.site_lat_deg), math.radians(cfg.site_lon_deg)
+        self.up_ecef = enu_rotation(lat, lon)[2]
+        if self.eph is not None:
+            self.eph = Ephemeris(self.eph.tle, self._ephemeris_config(cfg))
+
+    @staticmethod
+    def _ephemeris_config(cfg: AdcsPointingConfig) -> EphemerisConfig:
+        return EphemerisConfig(site_lat_deg=cfg.site_lat_deg, site_lon_deg=cfg.site_lon_deg,
+                               site_alt_m=cfg.site_alt_m, min_el_deg=cfg.min_el_deg)
+
+    def on_config_changed(self, old, new) -> None:
+        if hasattr(self, "controller"):
+            self._build(new)
+            if (old.tle_line1, old.tle_line2) != (new.tle_line1, new.tle_line2):
+                self._load_tle_from_parameters()
+            if old.rate_hz != new.rate_hz and getattr(self, "timer", None) is not None:
+                self.destroy_timer(self.timer)
+                self.timer = self.create_timer(1.0 / new.rate_hz, self.on_timer)
+
+    def on_teardown(self) -> None:
+        for s in getattr(self, "subs", []) or []:
+            self.destroy_subscription(s)
+        self.subs = []
+        if getattr(self, "timer", None) is not None:
+            self.destroy_timer(self.timer)
+            self.timer = None
+
+    # -- inputs ------------------------------------------------------------------------------
+    def _load_tle_from_parameters(self) -> None:
+        cfg = self.config
+        if not cfg.tle_line1:
+            return
+        try:
+            self._use(parse_tle(cfg.tle_line1, cfg.tle_line2, cfg.tle_name or None))
+        except QsatPatError as exc:
+            self.reject("bad_tle", f"TLE from parameters refused: {exc}")
+
+    def _use(self, tle) -> None:
+        self.eph = Ephemeris(tle, self._ephemeris_config(self.config))
+        self.count("tle_loaded")
+
+    def on_tle(self, msg: String) -> None:
+        if not self.active:
+            return
+        try:
+            sets = parse_tle_text(msg.data)
+        except QsatPatError as exc:
+            self.reject("bad_tle", f"TLE on topic refused: {exc}")
+            return
+        name = self.config.tle_name
+        self._use(next((t for t in sets if name in (t.name, t.satnum)), sets[0]) if name else sets[0])
+
+    def _orbit(self, t: float):
+        """(r_sat, v_sat, r_site, v_site, station sees the satellite) in TEME at ``t``, or None."""
+        if self.eph is None:
+            return None
+        try:
+            r, v = self.eph.propagate_teme(t)
+        except QsatPatError as exc:
+            self.reject("ephemeris_error", str(exc))
+            return None
+        r_site, v_site, rot, _ = self.eph.site_teme(t)
+        up = rot[0].T @ self.up_ecef
+        d = r[0] - r_site[0]
+        visible = float(np.dot(d, up)) / float(np.linalg.norm(d)) >= math.sin(math.radians(self.config.min_el_deg))
+        return r[0], v[0], r_site[0], v_site[0], visible
+
+    def on_adcs(self, msg: AdcsState) -> None:
+        if not self.active:
+            return
+        q = (msg.attitude.w, msg.attitude.x, msg.attitude.y, msg.attitude.z)
+        w = (msg.body_rate_radps.x, msg.body_rate_radps.y, msg.body_rate_radps.z)
+        if not all(math.isfinite(x) for x in q + w):
+            self.reject("non_finite_adcs_state", f"AdcsState with non-finite attitude {q} or rate {w}")
+            return
+        if abs(math.sqrt(sum(x * x for x in q)) - 1.0) > 1e-3:
+            self.reject("bad_quaternion", f"AdcsState quaternion {q} is not a unit quaternion")
+            return
+        now = self.now_s()
+        t = stamp_to_s(msg.header.stamp)
+        if not abs(t - now) <= MAX_STAMP_SKEW_S:
+            self.count("adcs_stamp_replaced")
+            t = now
+        self.adcs, self.adcs_t = msg, now
+        orbit = self._orbit(t)
+        if orbit is None:
+            self.readback = None
+            return
+        try:
+            self.readback = boresight_from_attitude(q, orbit[0], orbit[1], w, self.boresight)
+        except ControlError as exc:
+            self.reject("bad_adcs_state", str(exc))
+            self.readback = None
+
+    def on_body_command(self, msg: PointingCommand) -> None:
+        if not self.active:
+            return
+        now = self.now_s()
+        try:
+            cmd = CorePointingCommand(now, msg.stage, msg.mode, msg.axis1_rad, msg.axis2_rad,
+                                      msg.axis1_rate_radps, msg.axis2_rate_radps, msg.reason or "body_command")
+            self.controller.request(cmd, now)
+        except ControlError as exc:
+            self.reject("bad_body_command", str(exc))
+            return
+        self.external_t = now
+        self.count("body_commands")
+
+    # -- output ------------------------------------------------------------------------------
+    def _sun_lvlh(self, t: float, orbit) -> tuple[float, float] | None:
+        c = self.config
+        if c.sun_source == "fixed":
+            return c.sun_az_rad, c.sun_el_rad
+        if orbit is None:
+            return None
+        sun = sun_position_teme_m(t).reshape(3) - orbit[0]
+        az, el, _, _ = lvlh_az_el(sun, orbit[0], orbit[1])
+        return az, el
+
+    def on_timer(self) -> None:
+        if not self.active:
+            return
+        now = self.now_s()
+        c = self.config
+        orbit = self._orbit(now)
+        external_fresh = self.external_t is not None and now - self.external_t <= c.watchdog_period_s
+        sun = self._sun_lvlh(now, orbit)
+        tgt = None
+        if orbit is not None:
+            try:
+                tgt = body_target_from_states(*orbit[:4], point_ahead=c.point_ahead_enabled)
+            except ControlError as exc:
+                self.reject("bad_geometry", str(exc))
+        if tgt is not None:
+            self.last_target = tgt
+            self.eph_pub.publish(self._ogs_ephemeris(now, orbit, tgt, sun))
+        if c.target_source == "tle" and tgt is not None and not external_fresh:
+            if orbit[4]:
+                self.controller.request(CorePointingCommand(
+                    now, Stage.BODY, Mode.POSITION, tgt.az_rad, tgt.el_rad, tgt.az_rate_radps,
+                    tgt.el_rate_radps, "station in view: tle geometry"), now)
+            else:
+                self.controller.request(CorePointingCommand(now, Stage.BODY, Mode.PARK,
+                                                            reason="station below the mask: park"), now)
+        hold_reason = "" if sun is not None else "Sun direction unknown (no orbit): hold"
+        try:
+            res = self.controller.step(now, *(sun or (None, None)), hold_reason=hold_reason)
+        except ControlError as exc:
+            self.reject("bad_command", str(exc))
+            return
+        if res.sun_safe:
+            self.count("sun_safe")
+        if res.rate_limited:
+            self.count("rate_limited")
+        if res.holding:
+            self.count("holding_ticks")
+        self.last = res
+        self.target_pub.publish(command_to_msg(res.command))
+        self.count("targets")
+        self.state_pub.publish(state_to_msg(self._state(now, res)))
+
+    def _ogs_ephemeris(self, now: float, orbit, tgt, sun) -> EphemerisState:
+        """The station seen from the satellite, LVLH angles (the space side's ``EphemerisState``)."""
+        off = (tgt.transmit_offset_az_rad, tgt.transmit_offset_el_rad) if self.config.point_ahead_enabled \
+            else (0.0, 0.0)
+        az, el = tgt.az_rad - off[0], tgt.el_rad - off[1]
+        d, dd = orbit[2] - orbit[0], orbit[3] - orbit[1]
+        msg = EphemerisState(target="ogs", tle_age_s=now - self.eph.tle.epoch_unix_s, az_rad=az, el_rad=el,
+                             el_refracted_rad=el, range_m=tgt.range_m, az_rate_radps=tgt.az_rate_radps,
+                             el_rate_radps=tgt.el_rate_radps,
+                             range_rate_mps=float(np.dot(d, dd)) / float(np.linalg.norm(d)),
+                             point_ahead_az_rad=2.0 * tgt.transmit_offset_az_rad,
+                             point_ahead_el_rad=2.0 * tgt.transmit_offset_el_rad,
+                             point_ahead_rad=tgt.point_ahead_rad, visible=bool(orbit[4]))
+        msg.sun_separation_rad = math.nan if sun is None else float(angular_separation_rad(az, el, *sun))
+        msg.header.stamp = s_to_stamp(max(now, 0.0))
+        msg.header.frame_id = "lvlh"
+        return msg
+
+    def _state(self, now: float, res) -> CoreActuatorState:
+        fault = ""
+        pos, rates = (math.nan, math.nan), (math.nan, math.nan)
+        if self.adcs_t is None:
+            fault = "no ADCS telemetry received"
+        elif now - self.adcs_t > self.config.adcs_timeout_s:
+            fault = f"no ADCS telemetry for {now - self.adcs_t:.2f} s (> {self.config.adcs_timeout_s} s)"
+        elif self.readback is None:
+            fault = "attitude not convertible to LVLH (no orbit: load a TLE)"
+        else:
+            pos, rates = self.readback[:2], self.readback[2:]
+        age = self.controller.request_age_s(now)
+        return CoreActuatorState(now, Stage.BODY, res.command.mode, float(pos[0]), float(pos[1]),
+                                 float(rates[0]), float(rates[1]), bool(res.sun_safe or res.rate_limited),
+                                 bool(res.holding), bool(fault), fault, age if math.isfinite(age) else -1.0)
+
+    def diagnostic_values(self) -> dict:
+        out = {"tle": self.eph.tle.name if getattr(self, "eph", None) is not None else "none"}
+        if getattr(self, "last", None) is not None:
+            cmd = self.last.command
+            out.update(mode=cmd.mode.name, target_az_mrad=f"{cmd.axis1_rad * 1e3:.3f}",
+                       target_el_mrad=f"{cmd.axis2_rad * 1e3:.3f}")
+        if getattr(self, "last_target", None) is not None:
+            out["point_ahead_urad"] = f"{self.last_target.point_ahead_rad * 1e6:.2f}"
+        if getattr(self, "adcs", None) is not None:
+            out["adcs_mode"] = self.adcs.mode
+        return out
+
+
+NODE_CLASS = AdcsPointingNode
+main = make_main(AdcsPointingNode)
+
+if __name__ == "__main__":
+    sys.exit(main())

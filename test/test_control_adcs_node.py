@@ -1,0 +1,209 @@
+"""adcs_pointing node over DDS (in-process) with a fake ADCS publisher."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ros
+
+
+def _spin(ex, cond, timeout_s=10.0):
+    deadline = time.monotonic() + timeout_s
+    while not cond() and time.monotonic() < deadline:
+        ex.spin_once(timeout_sec=0.02)
+    return cond()
+
+
+def _tle_over_station_now():
+    """A 550 km sun-synchronous TLE with epoch now and the (geocentric) sub-satellite point of t0 + 5 s."""
+    from qsat_pat.core.control import MU_EARTH_M3PS2, R_EARTH_M
+    from qsat_pat.core.ephemeris import Ephemeris, gmst1982_rad, make_tle
+
+    t0 = time.time()
+    n = math.sqrt(MU_EARTH_M3PS2 / (R_EARTH_M + 550e3) ** 3)
+    tle = make_tle(epoch_unix_s=t0, inclination_rad=math.radians(97.6), raan_rad=0.5, eccentricity=0.0001,
+                   arg_perigee_rad=0.0, mean_anomaly_rad=0.3, mean_motion_radps=n)
+    r, _ = Ephemeris(tle).propagate_teme(t0 + 5.0)
+    theta, _ = gmst1982_rad(np.array([t0 + 5.0]))
+    c, s = math.cos(theta[0]), math.sin(theta[0])
+    x, y, z = c * r[0, 0] + s * r[0, 1], -s * r[0, 0] + c * r[0, 1], r[0, 2]
+    lat = math.degrees(math.atan2(z, math.hypot(x, y)))
+    lon = math.degrees(math.atan2(y, x))
+    return tle, lat, lon
+
+
+def _attitude_msg(tle, az, el, stamp, node):
+    """AdcsState whose body +z points along LVLH (az, el) at ``stamp`` seconds."""
+    from transforms3d.quaternions import mat2quat
+
+    from qsat_pat.core.control import lvlh_direction
+    from qsat_pat.core.ephemeris import Ephemeris
+    from qsat_pat.msg import AdcsState
+    from qsat_pat.nodes.convert import s_to_stamp
+
+    r, v = Ephemeris(tle).propagate_teme(stamp)
+    u = lvlh_direction(az, el, r[0], v[0])
+    x = np.cross(np.cross(r[0], v[0]), u)  # roll fixed by the orbit normal (never along the boresight)
+    x /= np.linalg.norm(x)
+    q = mat2quat(np.column_stack([x, np.cross(u, x), u]))
+    msg = AdcsState(mode="target_pointing")
+    msg.header.stamp = s_to_stamp(stamp)
+    msg.header.frame_id = "eci"
+    msg.attitude.w, msg.attitude.x, msg.attitude.y, msg.attitude.z = (float(v) for v in q)
+    return msg
+
+
+def test_adcs_pointing_targets_the_station_reads_back_attitude_and_keeps_out_of_the_sun(rclpy_context):
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from qsat_pat.core.safety import angular_separation_rad
+    from qsat_pat.msg import ActuatorState, AdcsState, EphemerisState, PointingCommand
+    from qsat_pat.nodes.adcs_pointing import AdcsPointingNode
+    from qsat_pat.nodes.pattern import Qos
+
+    tle, lat, lon = _tle_over_station_now()
+    node = AdcsPointingNode(
+        context=rclpy_context, cli_args=["--ros-args", "-r", "__ns:=/adcs_test"],
+        parameter_overrides=[Parameter("tle_line1", value=tle.line1), Parameter("tle_line2", value=tle.line2),
+                             Parameter("site_lat_deg", value=lat), Parameter("site_lon_deg", value=lon),
+                             Parameter("site_alt_m", value=0.0), Parameter("rate_hz", value=20.0),
+                             Parameter("adcs_timeout_s", value=0.3), Parameter("sun_source", value="fixed"),
+                             Parameter("sun_az_rad", value=math.pi), Parameter("sun_el_rad", value=0.0)])
+    client = rclpy.create_node("adcs_client", namespace="/adcs_test", context=rclpy_context)
+    adcs_pub = client.create_publisher(AdcsState, "adcs_state", Qos.STREAM)
+    targets: list[PointingCommand] = []
+    states: list[ActuatorState] = []
+    client.create_subscription(PointingCommand, "body_target", targets.append, Qos.COMMAND)
+    client.create_subscription(ActuatorState, "body_state", states.append, Qos.STREAM)
+    ephs: list[EphemerisState] = []
+    client.create_subscription(EphemerisState, "ogs_ephemeris", ephs.append, Qos.STATE)
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(node)
+    ex.add_node(client)
+    try:
+        assert node.autostart()
+        assert _spin(ex, lambda: len(targets) > 2 and len(states) > 2 and ephs)
+        e = ephs[-1]
+        assert e.visible and e.header.frame_id == "lvlh" and 520e3 < e.range_m < 620e3
+        assert math.hypot(e.point_ahead_az_rad * math.cos(e.el_rad), e.point_ahead_el_rad) == pytest.approx(
+            e.point_ahead_rad, rel=1e-3)
+        assert e.sun_separation_rad > math.radians(45.0)
+        # no ADCS telemetry yet: fault reported, target already computed from the TLE
+        assert states[-1].fault and "no ADCS telemetry" in states[-1].fault_reason
+        t = targets[-1]
+        assert t.stage == PointingCommand.STAGE_BODY and t.mode == PointingCommand.MODE_POSITION
+        # the station is (nearly) under the satellite: boresight near nadir, slewing at ~12 mrad/s
+        assert abs(t.axis1_rad) < 0.15 and abs(t.axis2_rad) < 0.15
+        slew = math.hypot(t.axis1_rate_radps * math.cos(t.axis2_rad), t.axis2_rate_radps)
+        assert 8e-3 < slew < 16e-3
+        assert 45.0 < float(node.diagnostic_values()["point_ahead_urad"]) < 56.0
+
+        # fake ADCS on target: the readback matches the commanded target
+        def feed_on_target():
+            tt = targets[-1]
+            adcs_pub.publish(_attitude_msg(tle, tt.axis1_rad, tt.axis2_rad, node.now_s(), node))
+            return bool(states) and not states[-1].fault
+
+        assert _spin(ex, feed_on_target)
+        assert _spin(ex, lambda: feed_on_target() and abs(states[-1].axis1_rad - targets[-1].axis1_rad) < 2e-3
+                     and abs(states[-1].axis2_rad - targets[-1].axis2_rad) < 2e-3)
+        assert not states[-1].holding and states[-1].stage == PointingCommand.STAGE_BODY
+        # bad telemetry: rejected and counted, never a crash
+        bad = _attitude_msg(tle, 0.0, 0.0, node.now_s(), node)
+        bad.attitude.w = math.nan
+        adcs_pub.publish(bad)
+        skew = _attitude_msg(tle, 0.0, 0.0, node.now_s(), node)
+        skew.attitude.w *= 2.0
+        adcs_pub.publish(skew)
+        assert _spin(ex, lambda: node.counters["rejected_non_finite_adcs_state"] == 1
+                     and node.counters["rejected_bad_quaternion"] == 1)
+        # the Sun comes next to the target: the target is pushed to the 45 deg cone edge
+        sun = (targets[-1].axis1_rad + 0.2, targets[-1].axis2_rad)
+        node.set_parameters([Parameter("sun_az_rad", value=sun[0]), Parameter("sun_el_rad", value=sun[1])])
+        n = len(targets)
+        assert _spin(ex, lambda: len(targets) > n + 2 and node.counters["sun_safe"] > 0)
+        c = targets[-1]
+        assert float(angular_separation_rad(c.axis1_rad, c.axis2_rad, *sun)) >= math.radians(45.0) - 1e-6
+        assert "Sun" in c.reason
+        # ADCS telemetry stops: fault with a reason, node keeps publishing targets
+        n = len(targets)
+        assert _spin(ex, lambda: states[-1].fault and "for" in states[-1].fault_reason and len(targets) > n + 3)
+        # the Sun computed from the orbit: the published separation is the satellite-centred angle
+        # between the station and the Sun at the message's stamp
+        from qsat_pat.core.ephemeris import Ephemeris, EphemerisConfig
+        from qsat_pat.core.sun import sun_position_teme_m
+        from qsat_pat.nodes.convert import stamp_to_s
+
+        node.set_parameters([Parameter("sun_source", value="computed")])
+        n = len(ephs)
+        assert _spin(ex, lambda: len(ephs) > n + 2)
+        e = ephs[-1]
+        t = stamp_to_s(e.header.stamp)
+        eph = Ephemeris(tle, EphemerisConfig(site_lat_deg=lat, site_lon_deg=lon, site_alt_m=0.0))
+        r, _ = eph.propagate_teme(t)
+        r_site = eph.site_teme(t)[0]
+        u = (r_site - r)[0]
+        s = sun_position_teme_m(t).reshape(3) - r[0]
+        expected = math.acos(float(np.dot(u, s) / np.linalg.norm(u) / np.linalg.norm(s)))
+        assert e.sun_separation_rad == pytest.approx(expected, abs=1e-6)
+    finally:
+        ex.shutdown()
+        client.destroy_node()
+        node.destroy_node()
+
+
+def test_adcs_pointing_follows_body_commands_rejects_bad_ones_and_holds(rclpy_context):
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from qsat_pat.msg import ActuatorState, PointingCommand
+    from qsat_pat.nodes.adcs_pointing import AdcsPointingNode
+    from qsat_pat.nodes.pattern import Qos
+
+    node = AdcsPointingNode(
+        context=rclpy_context, cli_args=["--ros-args", "-r", "__ns:=/adcs_cmd_test"],
+        parameter_overrides=[Parameter("target_source", value="command"), Parameter("sun_source", value="fixed"),
+                             Parameter("rate_hz", value=20.0), Parameter("watchdog_period_s", value=0.3)])
+    client = rclpy.create_node("adcs_cmd_client", namespace="/adcs_cmd_test", context=rclpy_context)
+    cmd_pub = client.create_publisher(PointingCommand, "body_command", Qos.COMMAND)
+    targets: list[PointingCommand] = []
+    states: list[ActuatorState] = []
+    client.create_subscription(PointingCommand, "body_target", targets.append, Qos.COMMAND)
+    client.create_subscription(ActuatorState, "body_state", states.append, Qos.STREAM)
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(node)
+    ex.add_node(client)
+
+    def cmd(stage=PointingCommand.STAGE_BODY, az=0.1, el=-0.05):
+        return PointingCommand(stage=stage, mode=PointingCommand.MODE_POSITION, axis1_rad=az, axis2_rad=el,
+                               reason="pat_manager scan")
+
+    try:
+        assert node.autostart()
+        assert _spin(ex, lambda: cmd_pub.get_subscription_count() > 0 and len(targets) > 0)
+        assert targets[-1].mode == PointingCommand.MODE_HOLD  # nothing commanded yet
+        assert _spin(ex, lambda: (cmd_pub.publish(cmd()) or True) and targets[-1].mode == PointingCommand.MODE_POSITION)
+        assert (targets[-1].axis1_rad, targets[-1].axis2_rad) == pytest.approx((0.1, -0.05), abs=1e-9)
+        assert targets[-1].reason == "pat_manager scan"
+        assert _spin(ex, lambda: (cmd_pub.publish(cmd()) or True) and not states[-1].holding)
+        assert states[-1].fault and states[-1].mode == PointingCommand.MODE_POSITION  # no ADCS telemetry here
+        # wrong stage and NaN: rejected with reasons, never forwarded
+        cmd_pub.publish(cmd(stage=PointingCommand.STAGE_MOUNT))
+        cmd_pub.publish(cmd(az=math.nan))
+        assert _spin(ex, lambda: node.counters["rejected_bad_body_command"] == 2)
+        assert all(not math.isnan(t.axis1_rad) for t in targets)
+        # commands stop: safe hold at the last attitude after the watchdog period
+        assert _spin(ex, lambda: targets[-1].mode == PointingCommand.MODE_HOLD and states[-1].holding)
+        assert (targets[-1].axis1_rad, targets[-1].axis2_rad) == pytest.approx((0.1, -0.05), abs=1e-9)
+        assert states[-1].command_age_s > 0.3
+    finally:
+        ex.shutdown()
+        client.destroy_node()
+        node.destroy_node()
