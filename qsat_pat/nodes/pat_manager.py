@@ -142,8 +142,11 @@ class PatManagerNode(QsatPatNode):
                 self.mount.axis1_rad, self.mount.axis2_rad, self.eph.az_rad, self.eph.el_rad))
                 <= c.at_target_tolerance_rad)
             parked = self.mount.mode == int(Mode.PARK) and not self.mount.fault
-        safe = bool(eph_ok and self.eph.sun_separation_rad >= c.sun_exclusion_rad
-                    and self.eph.el_rad >= c.elevation_mask_rad)
+        # The OGS checks its elevation mask; the space terminal's geometry (ogs_ephemeris) carries
+        # LVLH angles, not an elevation, so there "above the mask" is the publisher's `visible`.
+        above_mask = (self.eph.el_rad >= c.elevation_mask_rad if c.terminal == "ogs" else visible) \
+            if eph_ok else False
+        safe = bool(eph_ok and self.eph.sun_separation_rad >= c.sun_exclusion_rad and above_mask)
         fault = bool(self.faults)
         inp = PatInputs(t_s=now, enabled=c.enabled, ephemeris_valid=eph_ok, target_visible=visible,
                         time_to_aos_s=0.0 if visible else math.inf, at_target=at_target,
