@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "qsat_pat.commands.centroid",
     "qsat_pat.commands.link",
     "qsat_pat.commands.ephem",
+    "qsat_pat.commands.track",
     "qsat_pat.commands.control",
 )
 

@@ -43,6 +43,7 @@ EXECUTABLES: dict[str, str] = {
     "optical_modem": "qsat_pat.nodes.optical_modem",
     "pat_manager": "qsat_pat.nodes.pat_manager",
     "qkd_monitor": "qsat_pat.nodes.qkd_monitor",
+    "track_predictor": "qsat_pat.nodes.track_predictor",
 }
 
 #: Namespaces of the two terminals (topics are relative, so they land under these).
@@ -112,6 +113,8 @@ DEPLOYMENTS: dict[str, Deployment] = {
             NodeSpec("gimbal_controller", "gimbal_controller", OGS_NS, ("gimbal_controller.yaml",)),
             NodeSpec("pat_manager", "pat_manager", OGS_NS, ("pat_manager.yaml",),
                      remappings=(("fine_centroid", "beacon_centroid"),)),
+            NodeSpec("track_predictor", "track_predictor", OGS_NS, ("track_predictor.yaml",),
+                     remappings=(("actuator_state", "fsm_state"),)),
         ),
     ),
     "space": Deployment(

@@ -1,0 +1,118 @@
+"""Replay every York pass log with each model; re-acquisition error per gap vs York's own filter.
+
+For every file in ../shared/data/york_tracking/passes/ and every model (cv, ca, cj, imm),
+the tracker (``qsat_pat.core.estimation``, pixel settings ``YORK_PX_CONFIG``, measurement
+covariance learnt online by ``NoiseLearner``) is run over the whole log.  For every gap
+(run of rows without a measurement) the error of our estimate at the last blocked row is
+compared with York's estimate at that row; truth is the median of the 2nd-6th
+measurements after the gap (issue 3).  Gaps are reported both all together and split into
+"blockages" (>= 1 s from the last measurement before to the first after: York's cloud
+breaks) and "dropouts" (shorter: single missed detections in the noise logs).
+
+Usage::
+
+    .venv/bin/python benchmarks/york_reacquisition.py [--out FILE.json] [--models cv,ca,cj,imm]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from qsat_pat.commands.track import px_config, read_york_log  # noqa: E402
+from qsat_pat.core.estimation import (  # noqa: E402
+    YORK_PX_CONFIG,
+    NoiseLearner,
+    reacquisition_errors,
+    replay,
+)
+
+PASSES = REPO.parent / "shared" / "data" / "york_tracking" / "passes"
+BLOCKAGE_S = 1.0
+
+
+def _summary(errs: list[dict]) -> dict:
+    if not errs:
+        return {"n": 0}
+    ours = np.array([e["ours_px"] for e in errs])
+    york = np.array([e["york_px"] for e in errs])
+    ratio = ours / np.maximum(york, 1e-9)
+    return {
+        "n": len(errs),
+        "median_ours_px": float(np.median(ours)),
+        "median_york_px": float(np.median(york)),
+        "median_better_than_york": bool(np.median(ours) < np.median(york)),
+        "n_worse_than_2x_york": int(np.sum(ours > 2 * york)),
+        "worst_ratio": float(np.max(ratio)),
+        "floor_met": bool(np.median(ours) < np.median(york) and np.all(ours <= 2 * york)),
+    }
+
+
+def evaluate(models: list[str], files: list[Path]) -> dict:
+    """Per-model, per-gap errors and summaries."""
+    out: dict = {"models": {}}
+    logs = {f.name: read_york_log(f) for f in files}
+    for model in models:
+        t0 = time.perf_counter()
+        gaps = []
+        rows = 0
+        for name, log in logs.items():
+            learner = NoiseLearner(floor_std=YORK_PX_CONFIG["measurement_std_rad"])
+            res = replay(log.time_s, log.measured_px, px_config(model), learner=learner)
+            rows += log.time_s.shape[0]
+            for g in reacquisition_errors(log.time_s, log.measured_px, res.post_xy, log.york_estimate_px):
+                gaps.append({"file": name, "first_row": g.first_row + 2, "last_row": g.last_row + 2,
+                             "duration_s": round(g.duration_s, 4), "truth_px": g.truth.tolist(),
+                             "ours_px": round(g.error, 4), "york_px": round(g.reference_error, 4)})
+        block = [g for g in gaps if g["duration_s"] >= BLOCKAGE_S]
+        drop = [g for g in gaps if g["duration_s"] < BLOCKAGE_S]
+        out["models"][model] = {
+            "all_gaps": _summary(gaps), "blockages": _summary(block), "dropouts": _summary(drop),
+            "rows": rows, "replay_s": round(time.perf_counter() - t0, 2), "gaps": gaps}
+        print(model, json.dumps({k: out["models"][model][k] for k in ("all_gaps", "blockages", "dropouts")}),
+              flush=True)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "york_reacquisition.json"))
+    ap.add_argument("--models", default="cv,ca,cj,imm")
+    ap.add_argument("--passes", default=str(PASSES), help="folder of York pass logs")
+    args = ap.parse_args(argv)
+    files = sorted(Path(args.passes).glob("*.csv"))
+    if not files:
+        print(f"no pass logs in {args.passes}", file=sys.stderr)
+        return 2
+    result = evaluate([m.strip() for m in args.models.split(",") if m.strip()], files)
+    result.update({
+        "truth": "median of the 2nd-6th measurements after each gap",
+        "york": "York's estimated_X/Y in the last blocked row",
+        "blockage_min_s": BLOCKAGE_S,
+        "files": [f.name for f in files],
+        "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                    "numpy": np.__version__, "cpu_count": os.cpu_count()},
+    })
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

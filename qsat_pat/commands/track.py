@@ -1,0 +1,196 @@
+"""``qsat-pat track replay|tune``: run the line-of-sight Kalman tracker over York-format logs.
+
+The York log format (seed 002's public logs, ../shared/data/york_tracking/passes/) has the
+columns ``measured_X, measured_Y`` (centroid px, empty while the beacon is blocked),
+``estimated_X, estimated_Y`` (their filter), ``delta_x, delta_y`` and ``Time`` (s).  Only
+``measured_X, measured_Y, Time`` are required.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qsat_pat.core.errors import EstimationError
+from qsat_pat.core.estimation import (
+    YORK_PX_CONFIG,
+    NoiseLearner,
+    TrackerConfig,
+    replay,
+    tune,
+)
+
+#: Default grids of ``track tune`` (px units): process noise per model and measurement std.
+DEFAULT_Q_GRID = {
+    "cv": (0.01, 0.1, 1.0, 10.0),
+    "ca": (1e-4, 1e-3, 1e-2, 1e-1),
+    "cj": (1e-7, 1e-6, 1e-5, 1e-4),
+    "imm": (0.1, 1.0, 10.0),
+}
+DEFAULT_STD_GRID = (0.5, 1.0, 2.0, 5.0)
+
+
+@dataclass(frozen=True)
+class YorkLog:
+    """A York-format log: times [s], measurements (N, 2) [px, NaN = blocked], their estimate."""
+
+    time_s: np.ndarray
+    measured_px: np.ndarray
+    york_estimate_px: np.ndarray | None
+
+
+def _num(text: str, row: int, col: str, path: Path) -> float:
+    text = text.strip()
+    if text == "":
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        raise EstimationError(f"{path}: row {row}: column {col} = {text!r} is not a number") from None
+
+
+def read_york_log(path: str | Path) -> YorkLog:
+    """Read a York-format CSV log.
+
+    Raises
+    ------
+    EstimationError
+        Missing file or columns, non-numeric cells, a row with only one of the two
+        measured coordinates, or no rows.
+    """
+    path = Path(path)
+    try:
+        fh = path.open(newline="")
+    except OSError as exc:
+        raise EstimationError(f"cannot read {path}: {exc.strerror}") from None
+    with fh:
+        reader = csv.DictReader(fh)
+        need = {"measured_X", "measured_Y", "Time"}
+        have = set(reader.fieldnames or [])
+        if not need <= have:
+            raise EstimationError(f"{path}: missing column(s) {sorted(need - have)}; York logs have "
+                                  "measured_X, measured_Y, estimated_X, estimated_Y, delta_x, delta_y, Time")
+        has_est = {"estimated_X", "estimated_Y"} <= have
+        t, z, e = [], [], []
+        for i, row in enumerate(reader, start=2):
+            mx = _num(row["measured_X"] or "", i, "measured_X", path)
+            my = _num(row["measured_Y"] or "", i, "measured_Y", path)
+            if math.isnan(mx) != math.isnan(my):
+                raise EstimationError(f"{path}: row {i}: only one of measured_X, measured_Y is given")
+            t.append(_num(row["Time"] or "", i, "Time", path))
+            z.append((mx, my))
+            if has_est:
+                e.append((_num(row["estimated_X"] or "", i, "estimated_X", path),
+                          _num(row["estimated_Y"] or "", i, "estimated_Y", path)))
+    if not t:
+        raise EstimationError(f"{path}: no data rows")
+    return YorkLog(np.array(t), np.array(z, float), np.array(e, float) if has_est else None)
+
+
+def px_config(model: str, **overrides) -> TrackerConfig:
+    """Tracker configuration in pixel units for York-format logs (:data:`YORK_PX_CONFIG`)."""
+    values = dict(YORK_PX_CONFIG)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return TrackerConfig(model=model, **values)
+
+
+def _config_from_args(args) -> tuple[TrackerConfig, np.ndarray | None, YorkLog]:
+    log = read_york_log(args.input)
+    over = {}
+    if args.q is not None:
+        if args.model == "imm":
+            over = {"q_cv": YORK_PX_CONFIG["q_cv"] * args.q, "q_ca": YORK_PX_CONFIG["q_ca"] * args.q,
+                    "q_cj": YORK_PX_CONFIG["q_cj"] * args.q}
+        else:
+            over = {f"q_{args.model}": args.q}
+    learner = None
+    if getattr(args, "measurement_std", None) is not None:
+        over["measurement_std_rad"] = args.measurement_std
+    elif not getattr(args, "no_learn_r", False):
+        learner = NoiseLearner(floor_std=YORK_PX_CONFIG["measurement_std_rad"])
+    return px_config(args.model, **over), learner, log
+
+
+def _cmd_replay(args) -> int:
+    cfg, learner, log = _config_from_args(args)
+    res = replay(log.time_s, log.measured_px, cfg, learner=learner)
+    out = Path(args.out)
+    try:
+        fh = out.open("w", newline="")
+    except OSError as exc:
+        raise EstimationError(f"cannot write {out}: {exc.strerror}") from None
+    with fh:
+        w = csv.writer(fh)
+        w.writerow(["Time", "prior_X", "prior_Y", "post_X", "post_Y", "nis", "accepted"])
+        for i in range(res.time_s.shape[0]):
+            w.writerow([repr(float(res.time_s[i]))] + [f"{v:.6f}" if math.isfinite(v) else ""
+                                                       for v in (*res.prior_xy[i], *res.post_xy[i], res.nis[i])]
+                       + [int(res.accepted[i])])
+    trk = res.tracker
+    summary = {"rows": int(res.time_s.shape[0]), "accepted": int(res.accepted.sum()),
+               "rejected": trk.n_rejected, "tentative_dropped": trk.n_tentative_dropped,
+               "model": cfg.model, "out": str(out)}
+    print(json.dumps(summary))
+    return 0
+
+
+def _grid(text: str | None, default) -> list[float]:
+    if text is None:
+        return list(default)
+    try:
+        vals = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise EstimationError(f"grid {text!r} must be comma-separated numbers") from None
+    if not vals or not all(math.isfinite(v) and v >= 0 for v in vals):
+        raise EstimationError(f"grid {text!r} must hold finite numbers >= 0")
+    return vals
+
+
+def _cmd_tune(args) -> int:
+    log = read_york_log(args.input)
+    base = px_config(args.model)
+    res = tune(log.time_s, log.measured_px, base, _grid(args.q_grid, DEFAULT_Q_GRID[args.model]),
+               _grid(args.std_grid, DEFAULT_STD_GRID), warmup=args.warmup)
+    if args.json:
+        print(json.dumps({"model": res.model, "q": res.q, "measurement_std": res.measurement_std,
+                          "cost": res.cost, "grid": res.grid}))
+    else:
+        qname = "q scale" if args.model == "imm" else f"q_{args.model}"
+        print(f"model {res.model}: best {qname} = {res.q:g}, measurement std = {res.measurement_std:g} px, "
+              f"RMS one-step prediction error = {res.cost:.4f} px")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``track replay`` and ``track tune``."""
+    p = subparsers.add_parser("track", help="line-of-sight Kalman tracker on York-format logs",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="track_command", metavar="ACTION")
+    sub.required = True
+
+    r = sub.add_parser("replay", help="replay a log through the tracker, one output row per input row")
+    r.add_argument("input", help="York-format CSV (measured_X, measured_Y empty while blocked; Time in s)")
+    r.add_argument("--model", choices=("cv", "ca", "cj", "imm"), default="imm")
+    r.add_argument("--out", required=True, help="output CSV: Time, prior_X, prior_Y, post_X, post_Y, nis, accepted")
+    r.add_argument("--q", type=float, default=None,
+                   help="process noise of the model (px units; imm: scale of the default q's)")
+    r.add_argument("--measurement-std", type=float, default=None,
+                   help="measurement std [px] (default: learnt online from frame-to-frame differences)")
+    r.add_argument("--no-learn-r", action="store_true", help="use the default 1 px measurement std")
+    r.set_defaults(func=_cmd_replay)
+
+    t = sub.add_parser("tune", help="grid search of Q and R minimising the RMS prediction error (seed 002 §II.5)")
+    t.add_argument("input", help="York-format CSV")
+    t.add_argument("--model", choices=("cv", "ca", "cj", "imm"), default="cv")
+    t.add_argument("--q-grid", default=None, help="comma-separated process noise values (imm: scale factors)")
+    t.add_argument("--std-grid", default=None, help="comma-separated measurement std values [px]")
+    t.add_argument("--warmup", type=int, default=100, help="measurements excluded from the cost at the start")
+    t.add_argument("--json", action="store_true", help="print one JSON object")
+    t.set_defaults(func=_cmd_tune)
+

@@ -1,0 +1,1338 @@
+"""Kalman prediction of the beacon's line of sight (seed 002 §II.5-6, eq. (1)-(11)).
+
+What is estimated
+-----------------
+The target's line of sight (LOS) on two axes, ``x`` and ``y``.  Nodes feed it the
+composed LOS of :func:`compose_line_of_sight` (actuator pointing + camera residual, in
+rad) so that a closed FSM loop, which keeps the spot centred on the camera, does not hide
+the trajectory from the filter (the FSM/KF loop conflict of seed 002 §IV).  The filter
+itself is unit-agnostic: replaying York's logs (``qsat-pat track replay``) feeds pixel
+centroids and then every "rad" below reads "px".
+
+Models
+------
+The state is ordered as in ``msg/TrackEstimate.msg``:
+``[x, y, x_rate, y_rate, (x_acc, y_acc, (x_jerk, y_jerk))]``.
+
+* ``cv``: constant velocity, 4 states, seed 002 eq. (1)-(9) (transition eq. (2),
+  measurement matrix eq. (6), gain eq. (7), update eq. (8)-(9)).
+* ``ca``: constant acceleration, 6 states (the same equations one order higher).
+* ``cj``: constant jerk, 8 states, seed 002 eq. (10)-(11).
+* ``imm``: an interacting-multiple-model estimator of the three, for the
+  horizon -> zenith -> horizon acceleration changes (filterpy ``IMMEstimator``; the CV
+  and CA models are embedded in the 8-state space and carry the derivatives they do not
+  model unchanged, without process noise, so that mixing does not pull the CA/CJ
+  accelerations towards zero).  Seed 002 §II.6 instead flips the sign of the acceleration states at the zenith
+  by hand; the IMM does not need to know where the zenith is.
+
+The process noise ``Q`` (seed 002 eq. (5)) is filterpy's white-noise model of the highest
+derivative, either ``continuous`` (``Q_continuous_white_noise``: consistent for the uneven
+frame intervals, the default) or ``discrete`` (``Q_discrete_white_noise``, piecewise
+constant per step, as in seed 002).  The covariance update is filterpy's Joseph form.
+
+Gating and re-acquisition
+-------------------------
+Every measurement is gated by its normalised innovation squared (NIS) against the
+chi-square quantile of ``gate_probability`` (2 degrees of freedom), so a spurious detection
+is rejected.  While coasting (``z=None`` or rejected) the covariance grows with ``Q`` so the
+gate widens and the re-appearing beacon is accepted.  York's first detection after a
+blockage is sometimes spurious (their logs show jumps of 50 to 2400 px), so after a gap
+longer than ``reacquire_after_s`` (and at start-up) a detection that passes the gate is
+only held as *tentative*; it is applied (together with the next one) once the next
+detection lands within ``confirm_sigma`` standard deviations of where the tentative one
+predicts it.  A detection that does not confirm replaces the tentative one.  A detection
+rejected by the gate is kept the same way as a re-lock candidate (position moved onto
+it, rates kept): if the next detection confirms it the track follows, so a filter that
+fell behind a manoeuvre is not lost for good.
+
+Beyond seed 002
+---------------
+* Adaptive Q: the running mean of the NIS scales Q up while the model lags (the zenith
+  of a fast pass), ``adaptive_q_memory``.
+* Coasting decay: while no measurement is applied, accelerations and jerks relax to zero
+  with ``coast_decay_s`` (Singer model), so a long blockage does not extrapolate a cubic.
+* :class:`NoiseLearner`: measurement noise learnt online from frame-to-frame differences
+  (York's "noise" logs switch a ~25 px jitter on mid-pass).
+
+References
+----------
+seed 002 (York, "Energy efficient optical tracking for space quantum communication")
+§II.5 eq. (1)-(9) and §II.6 eq. (10)-(11); Bar-Shalom, Li and Kirubarajan, *Estimation
+with Applications to Tracking and Navigation* (2001), §6.2 (white-noise models) and §11.6
+(IMM).
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+import itertools
+import math
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from filterpy.common import Q_discrete_white_noise
+from filterpy.kalman import IMMEstimator, KalmanFilter
+from scipy.stats import chi2
+
+from qsat_pat.core.errors import ConfigError, EstimationError
+from qsat_pat.core.params import ConfigBase, param
+
+__all__ = [
+    "MODEL_ORDER",
+    "STATE_DIM",
+    "YORK_PX_CONFIG",
+    "ActuatorPointing",
+    "CameraGeometry",
+    "MotionModel",
+    "StepStatus",
+    "TrackStep",
+    "TrackerConfig",
+    "LosTracker",
+    "NoiseLearner",
+    "TuneResult",
+    "GapError",
+    "ReplayResult",
+    "compose_line_of_sight",
+    "estimate_measurement_cov",
+    "find_gaps",
+    "prediction_cost",
+    "reacquisition_errors",
+    "spurious_mask",
+    "measurement_matrix",
+    "process_noise",
+    "replay",
+    "transition_matrix",
+    "tune",
+]
+
+
+class MotionModel(enum.StrEnum):
+    """Kinematic model of the line of sight (TrackEstimate.model)."""
+
+    CV = "cv"
+    CA = "ca"
+    CJ = "cj"
+    IMM = "imm"
+
+
+#: Derivatives per axis (position, rate, acceleration, jerk) of each single model.
+MODEL_ORDER: dict[MotionModel, int] = {MotionModel.CV: 2, MotionModel.CA: 3, MotionModel.CJ: 4}
+#: Number of states of each model's output (TrackEstimate.state length).
+STATE_DIM: dict[MotionModel, int] = {MotionModel.CV: 4, MotionModel.CA: 6, MotionModel.CJ: 8, MotionModel.IMM: 8}
+
+
+class StepStatus(enum.StrEnum):
+    """What :meth:`LosTracker.step` did with the measurement of one time step."""
+
+    NO_MEASUREMENT = "no_measurement"  # z is None: coasted on the model
+    ACCEPTED = "accepted"  # passed the NIS gate and was applied
+    CONFIRMED = "confirmed"  # confirmed a tentative detection; both were applied
+    TENTATIVE = "tentative"  # held after a gap / at start, waiting for confirmation
+    REJECTED = "rejected"  # outside the NIS gate: coasted
+
+
+# --------------------------------------------------------------------------- matrices
+def _check_order(order: int) -> int:
+    order = int(order)
+    if order not in (2, 3, 4):
+        raise EstimationError(f"model order {order} is not supported; use 2 (cv), 3 (ca) or 4 (cj)")
+    return order
+
+
+def _check_dt(dt_s: float) -> float:
+    dt = float(np.asarray(dt_s, dtype=float))
+    if not math.isfinite(dt) or dt < 0.0:
+        raise EstimationError(f"time step dt_s = {dt_s!r} s must be finite and >= 0; pass increasing stamps")
+    return dt
+
+
+def _poly_block(order: int, dt: float) -> np.ndarray:
+    """Per-axis transition block: entry (i, j) = dt**(j-i) / (j-i)! for j >= i."""
+    p = np.array([dt**k / _FACT[k] for k in range(order)])
+    idx = np.arange(order)
+    d = idx[None, :] - idx[:, None]
+    return np.where(d >= 0, p[np.clip(d, 0, None)], 0.0)
+
+
+_FACT = [1.0, 1.0, 2.0, 6.0, 24.0, 120.0, 720.0, 5040.0]
+_I2 = np.eye(2)
+
+
+def _axes(block: np.ndarray) -> np.ndarray:
+    """``kron(block, I2)``: the same per-axis block on x and y, states interleaved."""
+    n = block.shape[0]
+    return (block[:, None, :, None] * _I2[None, :, None, :]).reshape(2 * n, 2 * n)
+
+
+def transition_matrix(order: int, dt_s: float) -> np.ndarray:
+    """State transition matrix of a two-axis polynomial motion model.
+
+    Parameters
+    ----------
+    order : int
+        Derivatives per axis: 2 (constant velocity), 3 (constant acceleration) or 4
+        (constant jerk).
+    dt_s : float
+        Time step [s], >= 0.
+
+    Returns
+    -------
+    numpy.ndarray, shape (2*order, 2*order)
+        ``F`` acting on ``[x, y, x_rate, y_rate, ...]``: entry (derivative i, derivative j)
+        of each axis is ``dt**(j-i) / (j-i)!`` for ``j >= i``.
+
+    Raises
+    ------
+    EstimationError
+        Unsupported order or a negative / non-finite ``dt_s``.
+
+    References
+    ----------
+    seed 002 eq. (2) (4-state CV) and eq. (11) (8-state CJ).
+    """
+    return _axes(_poly_block(_check_order(order), _check_dt(dt_s)))
+
+
+def measurement_matrix(order: int) -> np.ndarray:
+    """Measurement matrix ``H`` (positions only), shape (2, 2*order); seed 002 eq. (6)."""
+    order = _check_order(order)
+    h = np.zeros((2, 2 * order))
+    h[0, 0] = h[1, 1] = 1.0
+    return h
+
+
+def process_noise(order: int, dt_s: float, q: float, kind: str = "continuous") -> np.ndarray:
+    """Process noise covariance ``Q`` of the white-noise highest-derivative model.
+
+    Parameters
+    ----------
+    order : int
+        2, 3 or 4 derivatives per axis (cv, ca, cj).
+    dt_s : float
+        Time step [s], >= 0.
+    q : float
+        ``continuous``: power spectral density of the white derivative driving the model
+        [rad^2/s^3 (cv), rad^2/s^5 (ca), rad^2/s^7 (cj)].  ``discrete``: variance of the
+        highest state derivative's change per step [rad^2/s^2 (cv), rad^2/s^4 (ca),
+        rad^2/s^6 (cj)] (seed 002's sigma^2).
+    kind : {"continuous", "discrete"}
+        filterpy ``Q_continuous_white_noise`` (evaluated in closed form, identical) or
+        ``Q_discrete_white_noise``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (2*order, 2*order)
+        ``Q`` in the state order ``[x, y, x_rate, y_rate, ...]``.
+
+    Raises
+    ------
+    EstimationError
+        Bad order, ``dt_s``, negative or non-finite ``q``, unknown ``kind``.
+
+    References
+    ----------
+    seed 002 eq. (5); Bar-Shalom et al. (2001) §6.2.
+    """
+    order = _check_order(order)
+    dt = _check_dt(dt_s)
+    q = float(np.asarray(q, dtype=float))
+    if not math.isfinite(q) or q < 0.0:
+        raise EstimationError(f"process noise q = {q!r} must be finite and >= 0")
+    if dt == 0.0:
+        return np.zeros((2 * order, 2 * order))
+    if kind == "continuous":
+        # closed form of filterpy's Q_continuous_white_noise (test_estimation_models checks it):
+        # Q[i, j] = q dt^(2n-1-i-j) / ((n-1-i)! (n-1-j)! (2n-1-i-j)), derivatives i, j = 0..n-1
+        n = order
+        k = np.arange(n)
+        e = (2 * n - 1) - k[:, None] - k[None, :]
+        fi = np.array([_FACT[n - 1 - i] for i in range(n)])
+        block = q * dt**e / (fi[:, None] * fi[None, :] * e)
+        return _axes(block)
+    if kind == "discrete":
+        return Q_discrete_white_noise(order, dt, q, block_size=2, order_by_dim=False)
+    raise EstimationError(f"process noise kind {kind!r} is unknown; use 'continuous' or 'discrete'")
+
+
+# --------------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class TrackerConfig(ConfigBase):
+    """Configuration of :class:`LosTracker` (the ``track_predictor`` node's parameters).
+
+    Angles are in rad when the filter is fed composed lines of sight; the York replay
+    feeds pixel centroids and then every "rad" reads "px".  The defaults are the York
+    replay's pixel values (:data:`YORK_PX_CONFIG`) times a 10 urad/px plate scale
+    (1e-5 rad/px; q and variances scale with its square).
+    """
+
+    model: str = param("imm", "kinematic model", choices=("cv", "ca", "cj", "imm"))
+    measurement_std_rad: float = param(
+        5e-6, "measurement noise standard deviation per axis (R = std^2 I, seed 002 eq. (7))",
+        unit="rad", min_value=1e-12, max_value=1e6)
+    q_cv: float = param(1e-10, "process noise of the constant-velocity model (see process_noise)",
+                        unit="rad^2/s^3", min_value=0.0, max_value=1e12)
+    q_ca: float = param(1e-12, "process noise of the constant-acceleration model",
+                        unit="rad^2/s^5", min_value=0.0, max_value=1e12)
+    q_cj: float = param(1e-15, "process noise of the constant-jerk model",
+                        unit="rad^2/s^7", min_value=0.0, max_value=1e12)
+    noise_kind: str = param("continuous", "process noise model (filterpy Q_*_white_noise)",
+                            choices=("continuous", "discrete"))
+    init_rate_std_radps: float = param(5e-4, "initial standard deviation of the rates",
+                                       unit="rad/s", min_value=0.0, max_value=1e9)
+    init_acc_std_radps2: float = param(5e-5, "initial standard deviation of the accelerations",
+                                       unit="rad/s^2", min_value=0.0, max_value=1e9)
+    init_jerk_std_radps3: float = param(5e-6, "initial standard deviation of the jerks",
+                                        unit="rad/s^3", min_value=0.0, max_value=1e9)
+    gate_probability: float = param(0.9999, "NIS gate: chi-square (2 dof) probability of accepting a true detection",
+                                    min_value=0.5, max_value=1.0 - 1e-12)
+    reacquire_after_s: float = param(0.5, "coasting longer than this makes the next detection tentative",
+                                     unit="s", min_value=0.0, max_value=1e6)
+    confirm_sigma: float = param(4.0, "a tentative detection is confirmed by the next one within this many sigma",
+                                 min_value=0.5, max_value=100.0)
+    coast_decay_s: float = param(2.0, "while coasting, accelerations and jerks decay with this time constant "
+                                 "(Singer model; 0 = never, the plain seed 002 models)",
+                                 unit="s", min_value=0.0, max_value=1e6)
+    adaptive_q_memory: int = param(20, "measurements in the running NIS mean that scales Q up when the "
+                                   "model lags a manoeuvre (0 = fixed Q)", min_value=0, max_value=100000)
+    adaptive_q_max_scale: float = param(1000.0, "largest factor the adaptive Q may apply",
+                                        min_value=1.0, max_value=1e9)
+    imm_stay_probability: float = param(0.98, "IMM: probability of staying in the same model per step",
+                                        min_value=0.0, max_value=1.0 - 1e-9)
+
+    @property
+    def motion_model(self) -> MotionModel:
+        """:class:`MotionModel` of :attr:`model`."""
+        return MotionModel(self.model)
+
+    def gate_nis(self) -> float:
+        """NIS threshold of the gate (chi-square quantile, 2 dof)."""
+        return float(chi2.ppf(self.gate_probability, 2))
+
+    def q_of(self, model: MotionModel) -> float:
+        """Process noise of one single model."""
+        return {MotionModel.CV: self.q_cv, MotionModel.CA: self.q_ca, MotionModel.CJ: self.q_cj}[model]
+
+
+#: Settings for replaying York's pixel logs (px, px/s, ...): measurement std 1 px (the
+#: replay normally learns R per file with estimate_measurement_cov), q_cv = 1 px^2/s^3,
+#: q_ca = 1e-2 px^2/s^5, q_cj = 1e-5 px^2/s^7 (chosen by the grid searches in the report of
+#: issue 3 over York's passes: best re-acquisition errors of each single model).
+YORK_PX_CONFIG = dict(measurement_std_rad=1.0, q_cv=1.0, q_ca=1e-2, q_cj=1e-5, init_rate_std_radps=50.0,
+                      init_acc_std_radps2=5.0, init_jerk_std_radps3=0.5)
+
+
+# --------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class TrackStep:
+    """Result of one :meth:`LosTracker.step` (what a ``TrackEstimate`` carries).
+
+    Attributes
+    ----------
+    stamp_s : float
+        Time of the step [s].
+    status : StepStatus
+        What happened to the measurement.
+    prior_xy_rad : numpy.ndarray, shape (2,)
+        Predicted position at ``stamp_s`` before this step's measurement (NaN before the
+        track exists).
+    prior_cov_rad2 : numpy.ndarray, shape (2, 2)
+        Its covariance.
+    state : numpy.ndarray, shape (n,)
+        Posterior state (order of TrackEstimate.state; NaN before the track exists).
+    covariance : numpy.ndarray, shape (n, n)
+        Posterior covariance.
+    nis : float
+        NIS of this step's measurement against the prior (NaN if none / no track).
+    time_since_measurement_s : float
+        Time since the last applied measurement [s] (inf before the first).
+    """
+
+    stamp_s: float
+    status: StepStatus
+    prior_xy_rad: np.ndarray
+    prior_cov_rad2: np.ndarray
+    state: np.ndarray
+    covariance: np.ndarray
+    nis: float
+    time_since_measurement_s: float
+
+    @property
+    def accepted(self) -> bool:
+        """This step's measurement was applied to the state."""
+        return self.status in (StepStatus.ACCEPTED, StepStatus.CONFIRMED)
+
+    @property
+    def coasting(self) -> bool:
+        """No measurement was applied at this step."""
+        return not self.accepted
+
+    @property
+    def post_xy_rad(self) -> np.ndarray:
+        """Posterior position, shape (2,)."""
+        return self.state[:2]
+
+
+# --------------------------------------------------------------------------- tracker
+class _KalmanFilter(KalmanFilter):
+    """filterpy's KalmanFilter with the measurement likelihood (used by the IMM) in closed form.
+
+    filterpy evaluates it through ``scipy.stats.multivariate_normal`` on every update,
+    which is most of an IMM step's cost; this is the same Gaussian density of the last
+    innovation ``y`` with covariance ``S``.
+    """
+
+    @property
+    def likelihood(self) -> float:
+        y = np.asarray(self.y, float).reshape(-1)
+        s = np.asarray(self.S, float)
+        det = s[0, 0] * s[1, 1] - s[0, 1] * s[1, 0]
+        if not det > 0.0:
+            return sys.float_info.min
+        m = (s[1, 1] * y[0] ** 2 - (s[0, 1] + s[1, 0]) * y[0] * y[1] + s[0, 0] * y[1] ** 2) / det
+        return max(math.exp(-0.5 * m) / (2.0 * math.pi * math.sqrt(det)), sys.float_info.min)
+
+
+def _single_filter(model: MotionModel, cfg: TrackerConfig, dim_x: int) -> KalmanFilter:
+    kf = _KalmanFilter(dim_x=dim_x, dim_z=2)
+    kf.x = np.zeros(dim_x)
+    kf.H = measurement_matrix(dim_x // 2)
+    kf.R = np.eye(2) * cfg.measurement_std_rad**2
+    return kf
+
+
+class LosTracker:
+    """Line-of-sight Kalman tracker with NIS gating, coasting and confirmed re-acquisition.
+
+    Parameters
+    ----------
+    config : TrackerConfig
+        Model, noise, gate and re-acquisition settings.
+
+    Notes
+    -----
+    Call :meth:`step` once per camera frame, with ``z=None`` when there is no detection,
+    and :meth:`predict_to` for the line of sight at a future (actuation) time.  Time stamps
+    must not decrease; a NaN or decreasing stamp raises :class:`EstimationError` and leaves
+    the tracker unchanged.
+
+    References
+    ----------
+    seed 002 §II.5-6 eq. (1)-(11).
+    """
+
+    def __init__(self, config: TrackerConfig | None = None) -> None:
+        self.config = config if config is not None else TrackerConfig()
+        self.model = self.config.motion_model
+        self.dim_x = STATE_DIM[self.model]
+        self._gate = self.config.gate_nis()
+        self._confirm_nis = self.config.confirm_sigma**2
+        self.reset()
+
+    # ---- construction helpers
+    def reset(self) -> None:
+        """Forget the track (next detection starts a new tentative track)."""
+        self._t: float | None = None
+        self._t_meas: float | None = None
+        self._has_track = False
+        self._tentative: tuple[float, np.ndarray, np.ndarray, object] | None = None
+        self.n_accepted = 0
+        self.n_rejected = 0
+        self.n_tentative_dropped = 0
+        self._nis_mean = 2.0
+        self._q_scale = 1.0
+        self._estimator = self._new_estimator()
+
+    def _new_estimator(self):
+        cfg = self.config
+        if self.model is not MotionModel.IMM:
+            return _single_filter(self.model, cfg, self.dim_x)
+        filters = [_single_filter(m, cfg, 8) for m in (MotionModel.CV, MotionModel.CA, MotionModel.CJ)]
+        stay = cfg.imm_stay_probability
+        trans = np.full((3, 3), (1.0 - stay) / 2.0) + np.eye(3) * (stay - (1.0 - stay) / 2.0)
+        return IMMEstimator(filters, np.array([1 / 3, 1 / 3, 1 / 3]), trans)
+
+    def _filters(self) -> list[KalmanFilter]:
+        est = self._estimator
+        return list(est.filters) if isinstance(est, IMMEstimator) else [est]
+
+    def _set_dynamics(self, est, dt: float) -> None:
+        """Set F and Q of every filter of ``est`` for a step of ``dt`` seconds."""
+        cfg = self.config
+        if isinstance(est, IMMEstimator):
+            for kf, m in zip(est.filters, (MotionModel.CV, MotionModel.CA, MotionModel.CJ)):
+                o = MODEL_ORDER[m]
+                n = 2 * o
+                f = np.eye(8)  # states a model lacks are carried unchanged (unbiased mixing)
+                f[:n, :n] = transition_matrix(o, dt)
+                q = np.zeros((8, 8))
+                q[:n, :n] = process_noise(o, dt, cfg.q_of(m) * self._q_scale, cfg.noise_kind)
+                kf.F, kf.Q = f, q
+        else:
+            o = MODEL_ORDER[self.model]
+            est.F = transition_matrix(o, dt)
+            est.Q = process_noise(o, dt, cfg.q_of(self.model) * self._q_scale, cfg.noise_kind)
+
+    def _initial_state(self, z: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cfg = self.config
+        x = np.zeros(self.dim_x)
+        x[:2] = z
+        p = np.zeros((self.dim_x, self.dim_x))
+        p[:2, :2] = r
+        stds = [cfg.init_rate_std_radps, cfg.init_acc_std_radps2, cfg.init_jerk_std_radps3]
+        for k in range(1, self.dim_x // 2):
+            p[2 * k, 2 * k] = p[2 * k + 1, 2 * k + 1] = stds[k - 1] ** 2
+        return x, p
+
+    def _start(self, est, z: np.ndarray, r: np.ndarray) -> None:
+        x, p = self._initial_state(z, r)
+        if isinstance(est, IMMEstimator):
+            for kf in est.filters:
+                kf.x, kf.P = x.copy(), p.copy()
+            est.mu = np.full(3, 1 / 3)
+            est._compute_mixing_probabilities()
+            est._compute_state_estimate()
+        else:
+            est.x, est.P = x, p
+
+    # ---- state access
+    @staticmethod
+    def _state_of(est) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(est.x, float).reshape(-1).copy(), np.asarray(est.P, float).copy()
+
+    @property
+    def has_track(self) -> bool:
+        """A track exists (a detection was confirmed)."""
+        return self._has_track
+
+    @property
+    def state(self) -> np.ndarray:
+        """Posterior state, shape (n,) (NaN without a track)."""
+        if not self._has_track:
+            return np.full(self.dim_x, np.nan)
+        return self._state_of(self._estimator)[0]
+
+    @property
+    def covariance(self) -> np.ndarray:
+        """Posterior covariance, shape (n, n) (NaN without a track)."""
+        if not self._has_track:
+            return np.full((self.dim_x, self.dim_x), np.nan)
+        return self._state_of(self._estimator)[1]
+
+    @property
+    def model_probabilities(self) -> np.ndarray:
+        """IMM mode probabilities (cv, ca, cj); a single 1.0 for a single model."""
+        est = self._estimator
+        return np.asarray(est.mu, float).copy() if isinstance(est, IMMEstimator) else np.ones(1)
+
+    # ---- filtering primitives
+    def _predict(self, est, dt: float) -> None:
+        self._set_dynamics(est, dt)
+        est.predict()
+        if isinstance(est, IMMEstimator):
+            # the combined prior (filterpy weights it with the previous mode probabilities)
+            # uses the predicted ones, as the gate and the coasting step need
+            mu = est.mu
+            est.mu = np.asarray(est.cbar, float)
+            est._compute_state_estimate()
+            est.mu = mu
+
+    def _adapt_q(self, nis: float) -> None:
+        """Scale Q by the running mean of the NIS (adjustable process noise).
+
+        A model that lags a manoeuvre (the zenith of a fast pass) shows NIS above its
+        expectation, 2 for two measured coordinates; Q is then multiplied by
+        ``(mean NIS / 2)**2`` (at most ``adaptive_q_max_scale``) until the innovations are
+        white again.  Each NIS is clipped at the gate so one spurious detection barely
+        moves the mean.  Bar-Shalom et al. (2001) §11.2.
+        """
+        n = self.config.adaptive_q_memory
+        if n <= 0 or not math.isfinite(nis):
+            return
+        a = 1.0 / n
+        self._nis_mean = (1.0 - a) * self._nis_mean + a * min(nis, self._gate)
+        self._q_scale = min(max((self._nis_mean / 2.0) ** 2, 1.0), self.config.adaptive_q_max_scale)
+
+    @property
+    def q_scale(self) -> float:
+        """Current factor of the adaptive process noise (1 = as configured)."""
+        return self._q_scale
+
+    def _decay(self, est, dt: float) -> None:
+        """End a step without a measurement: IMM mode probabilities and derivative decay.
+
+        IMM: the mode probabilities become the predicted ones (no likelihood to weigh).
+        All models: accelerations and jerks decay as exp(-dt / coast_decay_s).
+
+        Over a long blockage a polynomial model extrapolates its acceleration and jerk
+        without bound (a 2 min cloud turns a 1 px/s^2 estimate into km of error); a pass's
+        line-of-sight acceleration is bounded and reverses at the zenith, so while no
+        measurement is applied they relax to zero (Singer's exponentially correlated
+        acceleration, Bar-Shalom et al. (2001) §8.2).  The covariance is scaled alike.
+        """
+        if isinstance(est, IMMEstimator):
+            # no update follows: the mode probabilities are the predicted ones
+            est.mu = np.asarray(est.cbar, float).copy()
+            est._compute_mixing_probabilities()
+            est._compute_state_estimate()
+        tau = self.config.coast_decay_s
+        if tau <= 0.0 or dt <= 0.0:
+            return
+        k = math.exp(-dt / tau)
+        kfs = list(est.filters) if isinstance(est, IMMEstimator) else [est]
+        for kf in kfs:
+            n = np.asarray(kf.x).reshape(-1).shape[0]
+            if n <= 4:
+                continue
+            d = np.ones(n)
+            d[4:] = k
+            kf.x = np.asarray(kf.x, float).reshape(-1) * d
+            kf.P = kf.P * np.outer(d, d)
+        if isinstance(est, IMMEstimator):
+            est._compute_state_estimate()
+
+    @staticmethod
+    def _innovation(est, z: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        x, p = LosTracker._state_of(est)
+        zp = x[:2]
+        s = p[:2, :2] + r
+        y = z - zp
+        try:
+            nis = float(y @ np.linalg.solve(s, y))
+        except np.linalg.LinAlgError:
+            nis = math.inf
+        return zp, p[:2, :2], nis
+
+    @staticmethod
+    def _update(est, z: np.ndarray, r: np.ndarray) -> None:
+        if isinstance(est, IMMEstimator):
+            for kf in est.filters:
+                kf.R = r
+            est.update(z)
+        else:
+            est.update(z, R=r)
+
+    # ---- public API
+    def _check_inputs(self, stamp_s, z, r_cov) -> tuple[float, np.ndarray | None, np.ndarray]:
+        t = float(np.asarray(stamp_s, dtype=float))
+        if not math.isfinite(t):
+            raise EstimationError(f"time stamp {stamp_s!r} is not finite; drop the frame or fix its stamp")
+        if self._t is not None and t < self._t:
+            raise EstimationError(
+                f"time stamp {t!r} s is before the previous one ({self._t!r} s); stamps must not decrease")
+        if r_cov is None:
+            r = np.eye(2) * self.config.measurement_std_rad**2
+        else:
+            try:
+                r = np.asarray(r_cov, dtype=float).reshape(2, 2)
+            except (TypeError, ValueError):
+                raise EstimationError(f"measurement covariance {r_cov!r} must be a 2x2 array") from None
+            if not np.all(np.isfinite(r)) or r[0, 0] <= 0 or np.linalg.det(r) <= 0 or abs(r[0, 1] - r[1, 0]) > 1e-9 * abs(r[0, 0]):
+                raise EstimationError(f"measurement covariance {r.tolist()} must be finite, symmetric, positive definite")
+        if z is None:
+            return t, None, r
+        try:
+            zz = np.asarray(z, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            zz = np.full(1, np.nan)
+        if zz.shape != (2,) or not np.all(np.isfinite(zz)):
+            raise EstimationError(f"measurement {z!r} must be two finite numbers (x, y); pass None for no detection")
+        return t, zz, r
+
+    def step(self, stamp_s: float, z: Sequence[float] | np.ndarray | None = None,
+             r_cov: np.ndarray | None = None) -> TrackStep:
+        """Advance to ``stamp_s`` and use the measurement ``z`` if it passes the gate.
+
+        Parameters
+        ----------
+        stamp_s : float
+            Time of the measurement [s]; must not be before the previous step's.
+        z : array_like, shape (2,), or None
+            Measured line of sight (x, y) [rad]; ``None`` when there is no detection (coast).
+        r_cov : array_like, shape (2, 2), optional
+            Covariance of this measurement [rad^2] (e.g. the centroid's Cramér-Rao bound
+            times the pixel scale squared); default ``measurement_std_rad**2 * I``.
+
+        Returns
+        -------
+        TrackStep
+            Prior (prediction before ``z``), posterior, NIS and status.
+
+        Raises
+        ------
+        EstimationError
+            NaN / decreasing stamp, non-finite ``z``, bad ``r_cov``.  The tracker is left
+            unchanged.
+
+        References
+        ----------
+        seed 002 eq. (3)-(4) (prediction), (7)-(9) (correction).
+        """
+        t, zz, r = self._check_inputs(stamp_s, z, r_cov)
+        est = self._estimator
+        nan2 = np.full(2, np.nan)
+        nan22 = np.full((2, 2), np.nan)
+
+        if not self._has_track:
+            # no track yet: a first detection is tentative, the next consistent one starts the track
+            self._t = t
+            if zz is None:
+                return self._result(t, StepStatus.NO_MEASUREMENT, nan2, nan22, math.nan)
+            if self._tentative is not None and self._confirms(t, zz, r):
+                self._commit_tentative(t, zz, r)
+                return self._result(t, StepStatus.CONFIRMED, nan2, nan22, math.nan)
+            if self._tentative is not None:
+                self.n_tentative_dropped += 1
+            fresh = self._new_estimator()
+            self._start(fresh, zz, r)
+            self._tentative = (t, zz, r, fresh)
+            return self._result(t, StepStatus.TENTATIVE, nan2, nan22, math.nan)
+
+        dt = t - self._t
+        self._predict(est, dt)
+        self._t = t
+        if zz is None:
+            xp, pp = self._state_of(est)
+            self._decay(est, dt)
+            return self._result(t, StepStatus.NO_MEASUREMENT, xp[:2], pp[:2, :2], math.nan)
+        zp, pp, nis = self._innovation(est, zz, r)
+        self._adapt_q(nis)
+        if self._tentative is not None:
+            if self._confirms(t, zz, r):
+                self._commit_tentative(t, zz, r)
+                return self._result(t, StepStatus.CONFIRMED, zp, pp, nis)
+            self.n_tentative_dropped += 1
+            self._tentative = None
+        if nis > self._gate:
+            # outside the gate: coast, but keep the detection as a re-lock candidate so that a
+            # track that fell behind a manoeuvre is not lost for good (the next detection
+            # confirms it or not)
+            self.n_rejected += 1
+            self._tentative = (t, zz, r, self._relock_trial(est, zz, r))
+            self._decay(est, dt)
+            return self._result(t, StepStatus.REJECTED, zp, pp, nis)
+        gap = t - self._t_meas
+        if gap > self.config.reacquire_after_s:
+            trial = copy.deepcopy(est)
+            self._update(trial, zz, r)
+            self._tentative = (t, zz, r, trial)
+            self._decay(est, dt)
+            return self._result(t, StepStatus.TENTATIVE, zp, pp, nis)
+        self._update(est, zz, r)
+        self._t_meas = t
+        self.n_accepted += 1
+        return self._result(t, StepStatus.ACCEPTED, zp, pp, nis)
+
+    @staticmethod
+    def _relock_trial(est, z: np.ndarray, r: np.ndarray):
+        """Copy of ``est`` moved onto ``z``: position = z with covariance r, rates kept."""
+        trial = copy.deepcopy(est)
+        kfs = list(trial.filters) if isinstance(trial, IMMEstimator) else [trial]
+        for kf in kfs:
+            x = np.asarray(kf.x, float).reshape(-1).copy()
+            p = np.asarray(kf.P, float).copy()
+            x[:2] = z
+            p[:2, :] = 0.0
+            p[:, :2] = 0.0
+            p[:2, :2] = r
+            kf.x, kf.P = x, p
+        if isinstance(trial, IMMEstimator):
+            trial._compute_state_estimate()
+        return trial
+
+    def _confirms(self, t: float, z: np.ndarray, r: np.ndarray) -> bool:
+        """Does ``z`` at ``t`` land within ``confirm_sigma`` of the tentative track's prediction?"""
+        t0, _, _, trial = self._tentative
+        x, p = self._peek(trial, t - t0)
+        y = z - x[:2]
+        try:
+            nis = float(y @ np.linalg.solve(p[:2, :2] + r, y))
+        except np.linalg.LinAlgError:
+            return False
+        return nis <= self._confirm_nis
+
+    def _peek(self, est, dt: float) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted state and covariance ``dt`` seconds ahead, ``est`` unchanged.
+
+        For the IMM: each model's prediction, combined with the predicted mode
+        probabilities (no re-mixing).
+        """
+        cfg = self.config
+        if not isinstance(est, IMMEstimator):
+            o = MODEL_ORDER[self.model]
+            f = transition_matrix(o, dt)
+            x = f @ np.asarray(est.x, float).reshape(-1)
+            p = f @ est.P @ f.T + process_noise(o, dt, cfg.q_of(self.model) * self._q_scale, cfg.noise_kind)
+            return x, p
+        w = np.asarray(est.mu, float) @ est.M
+        xs, ps = [], []
+        for kf, m in zip(est.filters, (MotionModel.CV, MotionModel.CA, MotionModel.CJ)):
+            o = MODEL_ORDER[m]
+            n = 2 * o
+            f = transition_matrix(o, dt)
+            fe = np.eye(8)
+            fe[:n, :n] = f
+            qe = np.zeros((8, 8))
+            qe[:n, :n] = process_noise(o, dt, cfg.q_of(m) * self._q_scale, cfg.noise_kind)
+            xi = fe @ np.asarray(kf.x, float).reshape(-1)
+            pi = fe @ kf.P @ fe.T + qe
+            xs.append(xi)
+            ps.append(pi)
+        x = sum(wi * xi for wi, xi in zip(w, xs))
+        p = sum(wi * (pi + np.outer(xi - x, xi - x)) for wi, xi, pi in zip(w, xs, ps))
+        return x, p
+
+    def _commit_tentative(self, t: float, z: np.ndarray, r: np.ndarray) -> None:
+        t0, _, _, trial = self._tentative
+        self._predict(trial, t - t0)
+        self._update(trial, z, r)
+        self._estimator = trial
+        self._tentative = None
+        self._has_track = True
+        self._t_meas = t
+        self.n_accepted += 2
+
+    def _result(self, t, status, prior_xy, prior_cov, nis) -> TrackStep:
+        x, p = (self._state_of(self._estimator) if self._has_track
+                else (np.full(self.dim_x, np.nan), np.full((self.dim_x, self.dim_x), np.nan)))
+        since = math.inf if self._t_meas is None else t - self._t_meas
+        return TrackStep(t, status, np.asarray(prior_xy, float), np.asarray(prior_cov, float), x, p,
+                         float(nis), since)
+
+    def predict_to(self, stamp_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted line of sight at a future time (the actuation time), state unchanged.
+
+        Parameters
+        ----------
+        stamp_s : float
+            Time to predict to [s]; not before the last step.
+
+        Returns
+        -------
+        xy_rad : numpy.ndarray, shape (2,)
+            Predicted position [rad].
+        cov_rad2 : numpy.ndarray, shape (2, 2)
+            Its covariance [rad^2].
+
+        Raises
+        ------
+        EstimationError
+            No track yet, or ``stamp_s`` NaN or before the last step.
+
+        References
+        ----------
+        seed 002 eq. (3)-(4) applied over the latency.
+        """
+        t = float(np.asarray(stamp_s, dtype=float))
+        if not self._has_track:
+            raise EstimationError("no track to predict from; feed detections with step() first")
+        if not math.isfinite(t) or t < self._t:
+            raise EstimationError(f"prediction time {stamp_s!r} s must be finite and not before {self._t!r} s")
+        x, p = self._peek(self._estimator, t - self._t)
+        return x[:2], p[:2, :2]
+
+
+# --------------------------------------------------------------------------- line of sight
+@dataclass(frozen=True)
+class ActuatorPointing:
+    """What a pointing stage points at (the ``ActuatorState`` message, core side).
+
+    Attributes
+    ----------
+    stamp_s : float
+        Time of the reading [s].
+    axis1_rad, axis2_rad : float
+        Measured position of the two axes [rad] (FSM: mechanical tip, tilt).
+    axis1_rate_radps, axis2_rate_radps : float
+        Measured rates [rad/s] (used to bring the reading to the frame time).
+    stage : int
+        ``PointingCommand.STAGE_*`` (0 FSM, 1 mount, 2 body).
+    at_limit, holding, fault : bool
+        As in ``msg/ActuatorState.msg``.
+    """
+
+    stamp_s: float
+    axis1_rad: float
+    axis2_rad: float
+    axis1_rate_radps: float = 0.0
+    axis2_rate_radps: float = 0.0
+    stage: int = 0
+    at_limit: bool = False
+    holding: bool = False
+    fault: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("stamp_s", "axis1_rad", "axis2_rad", "axis1_rate_radps", "axis2_rate_radps"):
+            v = float(np.asarray(getattr(self, name), dtype=float))
+            if not math.isfinite(v):
+                raise EstimationError(f"ActuatorPointing.{name} = {v!r} is not finite; drop this actuator reading")
+            object.__setattr__(self, name, v)
+
+
+@dataclass(frozen=True)
+class CameraGeometry(ConfigBase):
+    """Camera-to-line-of-sight geometry of the tracking camera behind a pointing stage.
+
+    The 2x2 pixel-to-angle matrix is ``rotation(rotation_rad) @ diag(scale_x, scale_y)``;
+    a negative scale mirrors an axis.  ``optical_gain`` converts the stage's reported
+    angle to line-of-sight angle: 2 for a fold mirror whose driver reports mechanical
+    angles (the beam turns by twice the mirror's tilt), 1 for a mount or an FSM driver
+    calibrated in optical angle.
+    """
+
+    boresight_x_px: float = param(0.0, "column of the boresight (where the beacon sits when on target)",
+                                  unit="px", min_value=-1e5, max_value=1e5)
+    boresight_y_px: float = param(0.0, "row of the boresight", unit="px", min_value=-1e5, max_value=1e5)
+    scale_x_radppx: float = param(1e-5, "line-of-sight angle per pixel along the camera x axis (signed)",
+                                  unit="rad/px", min_value=-1.0, max_value=1.0)
+    scale_y_radppx: float = param(1e-5, "line-of-sight angle per pixel along the camera y axis (signed)",
+                                  unit="rad/px", min_value=-1.0, max_value=1.0)
+    rotation_rad: float = param(0.0, "rotation of the camera axes relative to the stage axes",
+                                unit="rad", min_value=-math.pi, max_value=math.pi)
+    optical_gain: float = param(2.0, "line-of-sight angle per unit reported stage angle (2: mechanical mirror angle)",
+                                min_value=-10.0, max_value=10.0)
+    max_actuator_age_s: float = param(0.05, "largest |frame time - actuator reading time| accepted",
+                                      unit="s", min_value=0.0, max_value=10.0)
+
+    def check(self) -> None:
+        if self.scale_x_radppx == 0.0 or self.scale_y_radppx == 0.0:
+            raise ConfigError("CameraGeometry scale_x_radppx and scale_y_radppx must be non-zero")
+        if self.optical_gain == 0.0:
+            raise ConfigError("CameraGeometry.optical_gain must be non-zero")
+
+    def pixel_to_angle(self) -> np.ndarray:
+        """2x2 matrix mapping a pixel offset (dx, dy) [px] to an angle offset [rad]."""
+        c, s = math.cos(self.rotation_rad), math.sin(self.rotation_rad)
+        return np.array([[c, -s], [s, c]]) @ np.diag([self.scale_x_radppx, self.scale_y_radppx])
+
+
+def compose_line_of_sight(
+    centroid_xy_px: Sequence[float] | np.ndarray,
+    frame_stamp_s: float,
+    actuator: ActuatorPointing,
+    geometry: CameraGeometry,
+    centroid_cov_px2: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Target line of sight = actuator pointing + measured residual on the camera.
+
+    ``los = optical_gain * (axis(t_frame)) + M @ (centroid - boresight)`` with
+    ``axis(t_frame) = axis + rate * (t_frame - actuator.stamp_s)`` and ``M`` the 2x2
+    pixel-to-angle matrix of ``geometry``.  When a closed FSM loop keeps the spot on the
+    boresight the residual is ~0 and the trajectory is carried by the actuator term, so
+    the filter still sees the target move.
+
+    Parameters
+    ----------
+    centroid_xy_px : array_like, shape (2,)
+        Beacon centroid (x right, y down) [px].
+    frame_stamp_s : float
+        Mid-exposure time of the frame [s].
+    actuator : ActuatorPointing
+        Stage reading closest to the frame time.
+    geometry : CameraGeometry
+        Boresight, pixel scale, rotation and optical gain.
+    centroid_cov_px2 : array_like, shape (2, 2), optional
+        Centroid covariance [px^2]; returned as a LOS covariance ``M C M^T`` [rad^2].
+
+    Returns
+    -------
+    los_rad : numpy.ndarray, shape (2,)
+        Line of sight (x, y) [rad] in the stage's axes.
+    cov_rad2 : numpy.ndarray, shape (2, 2) or None
+        Covariance of the camera term (actuator noise not included); None if no
+        ``centroid_cov_px2``.
+
+    Raises
+    ------
+    EstimationError
+        Non-finite centroid or stamp, or an actuator reading older/newer than
+        ``geometry.max_actuator_age_s``, or a faulted stage.
+
+    References
+    ----------
+    seed 002 §II.3 (pixel displacement -> FSM angle via the calibrated distance) and §IV
+    (the FSM/KF loop conflict this composition removes).
+    """
+    c = np.asarray(centroid_xy_px, dtype=float).reshape(-1)
+    if c.shape != (2,) or not np.all(np.isfinite(c)):
+        raise EstimationError(f"centroid {centroid_xy_px!r} must be two finite pixel coordinates")
+    t = float(np.asarray(frame_stamp_s, dtype=float))
+    if not math.isfinite(t):
+        raise EstimationError(f"frame stamp {frame_stamp_s!r} is not finite")
+    age = t - actuator.stamp_s
+    if abs(age) > geometry.max_actuator_age_s:
+        raise EstimationError(
+            f"actuator reading is {age:+.4f} s from the frame, more than max_actuator_age_s = "
+            f"{geometry.max_actuator_age_s} s; wait for a fresh ActuatorState")
+    if actuator.fault:
+        raise EstimationError("actuator reports a fault; its pointing cannot be used for the line of sight")
+    axes = np.array([actuator.axis1_rad + actuator.axis1_rate_radps * age,
+                     actuator.axis2_rad + actuator.axis2_rate_radps * age])
+    m = geometry.pixel_to_angle()
+    residual = m @ (c - np.array([geometry.boresight_x_px, geometry.boresight_y_px]))
+    los = geometry.optical_gain * axes + residual
+    cov = None
+    if centroid_cov_px2 is not None:
+        cc = np.asarray(centroid_cov_px2, dtype=float).reshape(2, 2)
+        if not np.all(np.isfinite(cc)):
+            raise EstimationError("centroid covariance must be finite")
+        cov = m @ cc @ m.T
+    return los, cov
+
+
+# --------------------------------------------------------------------------- replay / tuning
+@dataclass(frozen=True)
+class ReplayResult:
+    """Per-row output of :func:`replay` (arrays of length N)."""
+
+    time_s: np.ndarray
+    prior_xy: np.ndarray  # (N, 2)
+    post_xy: np.ndarray  # (N, 2)
+    nis: np.ndarray
+    accepted: np.ndarray  # bool
+    status: list[StepStatus]
+    tracker: LosTracker
+
+
+def estimate_measurement_cov(measurements: np.ndarray, n_learn: int = 100, floor_std: float = 0.5,
+                             outlier: float = 200.0) -> np.ndarray:
+    """Diagonal measurement covariance learnt from the first measurements.
+
+    Seed 002 §III reserves the first 100 centroids for learning; here their frame-to-frame
+    differences give a robust (median absolute deviation) noise standard deviation per
+    axis, ``std = 1.4826 * MAD(diff) / sqrt(2)``, never below ``floor_std``.  Differences
+    larger than ``outlier`` (spurious detections) are ignored.  The motion between frames
+    is assumed small against the noise (true for York's 20 frames/s logs).
+
+    Parameters
+    ----------
+    measurements : array_like, shape (N, 2)
+        NaN rows are skipped.
+    n_learn : int
+        Number of measurements used.
+    floor_std : float
+        Smallest standard deviation returned (the quantisation of integer centroids).
+    outlier : float
+        Differences above this are dropped.
+
+    Returns
+    -------
+    numpy.ndarray, shape (2, 2)
+        ``diag(std_x**2, std_y**2)``.
+
+    Raises
+    ------
+    EstimationError
+        Fewer than 3 usable measurements.
+    """
+    z = np.asarray(measurements, float)
+    z = z[np.all(np.isfinite(z), axis=1)][: int(n_learn)]
+    d = np.diff(z, axis=0)
+    d = d[np.all(np.abs(d) < outlier, axis=1)]
+    if d.shape[0] < 2:
+        raise EstimationError("need at least 3 measurements (without jumps) to learn the measurement noise")
+    mad = np.median(np.abs(d - np.median(d, axis=0)), axis=0)
+    std = np.maximum(1.4826 * mad / math.sqrt(2.0), floor_std)
+    return np.diag(std**2)
+
+
+class NoiseLearner:
+    """Online per-axis measurement noise from frame-to-frame centroid differences.
+
+    ``std = sqrt(pi)/2 * E|z_k - z_(k-1)|`` per axis (the mean absolute difference of two
+    independent Gaussian samples), an exponentially weighted mean with ``memory`` samples,
+    never below ``floor_std``.  A difference larger than ``jump_sigma`` standard deviations
+    (plus ``floor_std``) is a spurious detection and is not learnt.  Causal: it learns only
+    from what came before, so the noise logs whose noise is switched on mid-pass are
+    followed.  The motion between frames must be small against the noise.
+
+    References
+    ----------
+    seed 002 §III (the first 100 centroids are reserved for learning).
+    """
+
+    def __init__(self, floor_std: float = 1.0, memory: int = 100, jump_sigma: float = 8.0) -> None:
+        if not floor_std > 0 or memory < 1 or not jump_sigma > 0:
+            raise EstimationError("NoiseLearner needs floor_std > 0, memory >= 1 and jump_sigma > 0")
+        self.floor_std = float(floor_std)
+        self.alpha = 1.0 / float(memory)
+        self.jump_sigma = float(jump_sigma)
+        self._last: np.ndarray | None = None
+        self._mean_abs = np.full(2, 2.0 * self.floor_std / math.sqrt(math.pi))
+        self._n = 0
+
+    @property
+    def std(self) -> np.ndarray:
+        """Current per-axis standard deviation, shape (2,)."""
+        return np.maximum(self._mean_abs * math.sqrt(math.pi) / 2.0, self.floor_std)
+
+    @property
+    def cov(self) -> np.ndarray:
+        """Current diagonal covariance, shape (2, 2)."""
+        return np.diag(self.std**2)
+
+    def update(self, z: np.ndarray | None) -> None:
+        """Learn from one measurement (None: nothing to learn)."""
+        if z is None:
+            return
+        z = np.asarray(z, float).reshape(2)
+        if self._last is not None:
+            d = np.abs(z - self._last)
+            if np.all(d <= self.jump_sigma * self.std * math.sqrt(2.0) + self.floor_std):
+                self._n += 1
+                a = max(self.alpha, 1.0 / self._n)
+                self._mean_abs = (1 - a) * self._mean_abs + a * d
+        self._last = z
+
+
+def replay(times_s: Iterable[float], measurements: np.ndarray, config: TrackerConfig,
+           r_cov: np.ndarray | None = None, learner: NoiseLearner | None = None) -> ReplayResult:
+    """Run a tracker over a logged sequence (NaN rows = no detection).
+
+    Parameters
+    ----------
+    times_s : array_like, shape (N,)
+        Time stamps [s], non-decreasing.
+    measurements : array_like, shape (N, 2)
+        Measured (x, y); a row with a NaN is "no detection".
+    config : TrackerConfig
+    r_cov : array_like, shape (2, 2), optional
+        Measurement covariance of every row (default: ``config.measurement_std_rad``),
+        e.g. from :func:`estimate_measurement_cov`.
+    learner : NoiseLearner, optional
+        Learns the measurement covariance online; each row uses what it learnt from the
+        rows before (overrides ``r_cov``).
+
+    Returns
+    -------
+    ReplayResult
+
+    Raises
+    ------
+    EstimationError
+        Shapes differ, or a NaN / decreasing time stamp (with its row number).
+    """
+    t = np.asarray(list(times_s) if not isinstance(times_s, np.ndarray) else times_s, dtype=float)
+    z = np.asarray(measurements, dtype=float)
+    if z.ndim != 2 or z.shape[1] != 2 or z.shape[0] != t.shape[0]:
+        raise EstimationError(f"measurements of shape {z.shape} do not match {t.shape[0]} time stamps (need (N, 2))")
+    trk = LosTracker(config)
+    n = t.shape[0]
+    prior = np.full((n, 2), np.nan)
+    post = np.full((n, 2), np.nan)
+    nis = np.full(n, np.nan)
+    acc = np.zeros(n, bool)
+    status: list[StepStatus] = []
+    for i in range(n):
+        zi = None if not np.all(np.isfinite(z[i])) else z[i]
+        r_i = learner.cov if learner is not None else r_cov
+        try:
+            res = trk.step(t[i], zi, r_i)
+        except EstimationError as exc:
+            raise EstimationError(f"row {i + 1}: {exc}") from None
+        if learner is not None:
+            learner.update(zi)
+        prior[i] = res.prior_xy_rad
+        post[i] = res.post_xy_rad
+        nis[i] = res.nis
+        acc[i] = res.accepted
+        status.append(res.status)
+    return ReplayResult(t, prior, post, nis, acc, status, trk)
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """Result of :func:`tune`: best process/measurement noise and the cost grid."""
+
+    model: str
+    q: float  # best process noise of the model (imm: scale factor on q_cv, q_ca, q_cj)
+    measurement_std: float
+    cost: float  # RMS prediction error at the best point [measurement units]
+    config: TrackerConfig
+    grid: list[dict] = field(default_factory=list)
+
+
+def spurious_mask(measurements: np.ndarray, threshold: float, half_window: int = 5) -> np.ndarray:
+    """Rows whose measurement is further than ``threshold`` from the median of its neighbours.
+
+    The median runs over the ``half_window`` measured rows on each side (blocked rows
+    skipped).  Used to keep spurious detections (York's logs have jumps of 50-2400 px)
+    out of the tuning cost; it looks at the data only, never at a filter.
+    """
+    z = np.asarray(measurements, float)
+    idx = np.flatnonzero(np.all(np.isfinite(z), axis=1))
+    out = np.zeros(z.shape[0], bool)
+    zz = z[idx]
+    for k in range(idx.size):
+        lo, hi = max(0, k - half_window), min(idx.size, k + half_window + 1)
+        med = np.median(zz[lo:hi], axis=0)
+        out[idx[k]] = bool(np.hypot(*(zz[k] - med)) > threshold)
+    return out
+
+
+def prediction_cost(result: ReplayResult, measurements: np.ndarray, warmup: int = 100,
+                    spurious_threshold: float | None = None) -> float:
+    """RMS distance between the prior (one-step prediction) and the measurement.
+
+    Only rows with a measurement after the first ``warmup`` measured rows count (seed 002
+    §III reserves the first 100 centroids for the filter's learning).  Rows the gate
+    rejected count too, so a filter cannot lower its cost by rejecting data; rows flagged
+    by :func:`spurious_mask` (default threshold: 10 times the learnt noise std, at least
+    20 units) do not.
+    """
+    z = np.asarray(measurements, float)
+    if spurious_threshold is None:
+        spurious_threshold = max(20.0, 10.0 * float(np.sqrt(np.max(np.diag(estimate_measurement_cov(z))))))
+    meas = np.all(np.isfinite(z), axis=1) & ~spurious_mask(z, spurious_threshold)
+    idx = np.flatnonzero(meas)[warmup:]
+    d = result.prior_xy[idx] - z[idx]
+    ok = np.all(np.isfinite(d), axis=1)
+    if not np.any(ok):
+        return math.inf
+    return float(np.sqrt(np.mean(np.sum(d[ok] ** 2, axis=1))))
+
+
+def tune(times_s: np.ndarray, measurements: np.ndarray, base: TrackerConfig,
+         q_grid: Sequence[float], std_grid: Sequence[float], warmup: int = 100) -> TuneResult:
+    """Offline grid search of Q and R minimising the RMS prediction error (seed 002 §II.5).
+
+    Parameters
+    ----------
+    times_s : array_like, shape (N,)
+    measurements : array_like, shape (N, 2)
+        NaN rows are gaps (coasted).
+    base : TrackerConfig
+        Everything but the tuned values (its ``model`` is the model tuned).
+    q_grid : sequence of float
+        Candidate process noise of ``base.model`` (for ``imm``: a scale factor applied to
+        ``q_cv``, ``q_ca`` and ``q_cj`` together).
+    std_grid : sequence of float
+        Candidate measurement standard deviations.
+    warmup : int
+        Measured rows excluded from the cost at the start.
+
+    Returns
+    -------
+    TuneResult
+
+    Raises
+    ------
+    EstimationError
+        Empty grids or no finite cost anywhere.
+
+    Notes
+    -----
+    In steady state the Kalman gain depends only on the ratio ``q / std**2``, so the
+    one-step cost identifies that ratio, not both values: grid points with the same ratio
+    score alike (up to the start-up transient and the gate, which does use the absolute
+    R).  Learn R from the data (:func:`estimate_measurement_cov`) and tune q when R must be
+    physical (gating).
+
+    References
+    ----------
+    seed 002 §II.5 (automated offline grid search of Q and R minimising the RMS error).
+    """
+    q_grid = [float(q) for q in q_grid]
+    std_grid = [float(s) for s in std_grid]
+    if not q_grid or not std_grid:
+        raise EstimationError("tune needs non-empty q and measurement-std grids")
+    grid = []
+    best = None
+    z = np.asarray(measurements, float)
+    threshold = max(20.0, 10.0 * float(np.sqrt(np.max(np.diag(estimate_measurement_cov(z))))))
+    for q, s in itertools.product(q_grid, std_grid):
+        cfg = _with_q(base, q).replace(measurement_std_rad=s)
+        cost = prediction_cost(replay(times_s, z, cfg), z, warmup, threshold)
+        grid.append({"q": q, "measurement_std": s, "cost": cost})
+        if math.isfinite(cost) and (best is None or cost < best[0]):
+            best = (cost, q, s, cfg)
+    if best is None:
+        raise EstimationError("no grid point gave a finite cost; check the data has measurements after warmup")
+    return TuneResult(base.model, best[1], best[2], best[0], best[3], grid)
+
+
+def _with_q(base: TrackerConfig, q: float) -> TrackerConfig:
+    m = base.motion_model
+    if m is MotionModel.IMM:
+        return base.replace(q_cv=base.q_cv * q, q_ca=base.q_ca * q, q_cj=base.q_cj * q)
+    return base.replace(**{f"q_{m.value}": q})
+
+
+# --------------------------------------------------------------------------- re-acquisition metric
+@dataclass(frozen=True)
+class GapError:
+    """Re-acquisition error of one blockage (rows ``first``..``last`` have no measurement)."""
+
+    first_row: int
+    last_row: int
+    duration_s: float
+    truth: np.ndarray  # (2,) median of the 2nd-6th measurements after the gap
+    error: float  # |estimate at the last blocked row - truth|
+    reference_error: float  # same for the reference (York's) estimate, NaN if not given
+
+
+def find_gaps(measurements: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of rows without a measurement, as (first, last) inclusive row indices."""
+    blocked = ~np.all(np.isfinite(np.asarray(measurements, float)), axis=1)
+    gaps, i, n = [], 0, blocked.shape[0]
+    while i < n:
+        if blocked[i]:
+            j = i
+            while j + 1 < n and blocked[j + 1]:
+                j += 1
+            gaps.append((i, j))
+            i = j + 1
+        else:
+            i += 1
+    return gaps
+
+
+def reacquisition_errors(times_s: np.ndarray, measurements: np.ndarray, estimate_xy: np.ndarray,
+                         reference_xy: np.ndarray | None = None, min_duration_s: float = 0.0
+                         ) -> list[GapError]:
+    """Error of an estimate at the end of each blockage against the re-appearing beacon.
+
+    Truth is the median of the 2nd-6th measurements after the gap (the 1st is skipped:
+    York's first detection after a blockage is sometimes spurious).  The estimate is taken
+    at the last blocked row.  A gap preceded by no measurement, or followed by fewer than
+    6 measurements, is skipped; so is one shorter than ``min_duration_s`` (from the last
+    measurement before to the first after).
+
+    Parameters
+    ----------
+    times_s : array_like, shape (N,)
+    measurements : array_like, shape (N, 2)
+        NaN rows are blocked.
+    estimate_xy : array_like, shape (N, 2)
+        Estimate per row (e.g. the filter's posterior, a prediction on blocked rows).
+    reference_xy : array_like, shape (N, 2), optional
+        A second estimate to compare (York's ``estimated_X, estimated_Y``).
+    min_duration_s : float
+        Shortest gap counted [s].
+
+    Returns
+    -------
+    list of GapError
+    """
+    t = np.asarray(times_s, float)
+    z = np.asarray(measurements, float)
+    est = np.asarray(estimate_xy, float)
+    ref = None if reference_xy is None else np.asarray(reference_xy, float)
+    measured = np.flatnonzero(np.all(np.isfinite(z), axis=1))
+    out = []
+    for a, b in find_gaps(z):
+        if a == 0:
+            continue
+        after = measured[measured > b]
+        if after.size < 6:
+            continue
+        duration = float(t[after[0]] - t[a - 1])
+        if duration < min_duration_s:
+            continue
+        truth = np.median(z[after[1:6]], axis=0)
+        err = float(np.hypot(*(est[b] - truth)))
+        rerr = math.nan if ref is None else float(np.hypot(*(ref[b] - truth)))
+        out.append(GapError(a, b, duration, truth, err, rerr))
+    return out

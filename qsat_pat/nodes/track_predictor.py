@@ -1,0 +1,189 @@
+"""Node ``track_predictor``: beacon centroids (+ actuator state) -> line-of-sight track estimates.
+
+Inputs ``beacon_centroid`` (``qsat_pat/BeaconCentroid``) and ``actuator_state``
+(``qsat_pat/ActuatorState``, remap it to ``fsm_state`` or ``mount_state``).  Output
+``track_estimate`` (``qsat_pat/TrackEstimate``) once per centroid message while a track
+exists.
+
+Each valid centroid is turned into the target's line of sight by
+:func:`qsat_pat.core.estimation.compose_line_of_sight` (actuator pointing + camera residual,
+so a closed FSM loop does not hide the trajectory) with the centroid's Cramer-Rao
+covariance as the measurement covariance, and fed to
+:class:`qsat_pat.core.estimation.LosTracker` (seed 002 §II.5-6 models, NIS gate,
+confirmed re-acquisition).  An invalid centroid (no detection) makes the filter coast.
+The estimate carries the line of sight predicted to ``now + latency_s`` (the actuation
+time, to compensate the loop latency of seed 002 §IV).
+
+With ``use_actuator`` false the actuator term is zero (camera-only tracking, York's set-up).
+Bad input (NaN or decreasing stamps, missing or stale actuator state, non-finite
+centroids) is counted on ``/diagnostics`` and the frame is skipped (coasted where a time
+stamp is usable); the node keeps running.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from qsat_pat.core.errors import EstimationError
+from qsat_pat.core.estimation import (
+    ActuatorPointing,
+    CameraGeometry,
+    LosTracker,
+    TrackerConfig,
+    TrackStep,
+    compose_line_of_sight,
+)
+from qsat_pat.core.params import param
+from qsat_pat.msg import ActuatorState, BeaconCentroid, TrackEstimate
+from qsat_pat.nodes.convert import s_to_stamp, stamp_to_s
+from qsat_pat.nodes.pattern import Qos, QsatPatNode, make_main
+
+
+@dataclass(frozen=True)
+class TrackPredictorConfig(TrackerConfig, CameraGeometry):
+    """Parameters of ``track_predictor``: tracker, camera geometry and the node's own."""
+
+    latency_s: float = param(0.02, "look-ahead of the predicted line of sight (actuation latency)",
+                             unit="s", min_value=0.0, max_value=10.0)
+    max_stamp_lag_s: float = param(1.0, "a centroid older than this (node clock) is predicted from its own stamp, "
+                                   "not from now", unit="s", min_value=0.0, max_value=1e6)
+    use_actuator: bool = param(True, "add the actuator pointing (actuator_state) to the camera residual")
+    frame_id: str = param("ogs_fsm", "frame_id of the estimates (axes of the pointing stage)")
+
+
+def _tracker_config(cfg: TrackPredictorConfig) -> TrackerConfig:
+    names = TrackerConfig.__dataclass_fields__
+    return TrackerConfig(**{k: v for k, v in cfg.as_dict().items() if k in names})
+
+
+def _geometry(cfg: TrackPredictorConfig) -> CameraGeometry:
+    names = CameraGeometry.__dataclass_fields__
+    return CameraGeometry(**{k: v for k, v in cfg.as_dict().items() if k in names})
+
+
+def actuator_from_msg(msg: ActuatorState, stamp_s: float) -> ActuatorPointing:
+    """``ActuatorState`` -> core :class:`ActuatorPointing` (EstimationError if non-finite)."""
+    return ActuatorPointing(stamp_s=stamp_s, axis1_rad=msg.axis1_rad, axis2_rad=msg.axis2_rad,
+                            axis1_rate_radps=msg.axis1_rate_radps, axis2_rate_radps=msg.axis2_rate_radps,
+                            stage=int(msg.stage), at_limit=bool(msg.at_limit), holding=bool(msg.holding),
+                            fault=bool(msg.fault))
+
+
+def estimate_to_msg(step: TrackStep, model: str, frame_id: str, predicted_stamp_s: float,
+                    predicted_xy: np.ndarray, predicted_cov: np.ndarray) -> TrackEstimate:
+    """Core :class:`TrackStep` + prediction -> ``TrackEstimate``."""
+    msg = TrackEstimate()
+    msg.header.stamp = s_to_stamp(step.stamp_s)
+    msg.header.frame_id = frame_id
+    msg.model = model
+    msg.state = [float(v) for v in step.state]
+    msg.covariance = [float(v) for v in step.covariance.reshape(-1)]
+    msg.los_x_rad, msg.los_y_rad = float(step.state[0]), float(step.state[1])
+    msg.los_x_rate_radps, msg.los_y_rate_radps = float(step.state[2]), float(step.state[3])
+    msg.predicted_stamp = s_to_stamp(predicted_stamp_s)
+    msg.predicted_x_rad, msg.predicted_y_rad = float(predicted_xy[0]), float(predicted_xy[1])
+    msg.predicted_covariance_rad2 = [float(v) for v in np.asarray(predicted_cov).reshape(-1)]
+    msg.nis = float(step.nis)
+    msg.measurement_accepted = bool(step.accepted)
+    msg.coasting = bool(step.coasting)
+    msg.time_since_measurement_s = float(step.time_since_measurement_s)
+    return msg
+
+
+class TrackPredictorNode(QsatPatNode):
+    """Kalman line-of-sight tracker (see the module docstring)."""
+
+    config_class = TrackPredictorConfig
+    default_name = "track_predictor"
+
+    def on_setup(self) -> None:
+        self.tracker = LosTracker(_tracker_config(self.config))
+        self.geometry = _geometry(self.config)
+        self.actuator: ActuatorPointing | None = None
+        self.last_step: TrackStep | None = None
+        self.pub = self.create_lifecycle_publisher(TrackEstimate, "track_estimate", Qos.STREAM)
+        self.subs = [
+            self.create_subscription(BeaconCentroid, "beacon_centroid", self.on_centroid, Qos.STREAM),
+            self.create_subscription(ActuatorState, "actuator_state", self.on_actuator, Qos.STREAM),
+        ]
+
+    def on_teardown(self) -> None:
+        for sub in getattr(self, "subs", []) or []:
+            self.destroy_subscription(sub)
+        self.subs = []
+
+    def on_config_changed(self, old, new) -> None:
+        tracker_cfg = _tracker_config(new)  # raises ConfigError -> refused
+        geometry = _geometry(new)
+        if hasattr(self, "tracker") and tracker_cfg != self.tracker.config:
+            self.tracker = LosTracker(tracker_cfg)  # a new model / noise: start a new track
+        self.geometry = geometry
+
+    def on_actuator(self, msg: ActuatorState) -> None:
+        if not self.active:
+            return
+        try:
+            self.actuator = actuator_from_msg(msg, stamp_to_s(msg.header.stamp))
+        except EstimationError as exc:
+            self.reject("bad_actuator_state", str(exc))
+
+    def on_centroid(self, msg: BeaconCentroid) -> None:
+        if not self.active:
+            return
+        t = stamp_to_s(msg.header.stamp)
+        z = cov = None
+        if msg.valid:
+            try:
+                z, cov = self._line_of_sight(msg, t)
+            except EstimationError as exc:
+                self.reject("bad_centroid", str(exc))
+        try:
+            step = self.tracker.step(t, z, cov)
+        except EstimationError as exc:
+            self.reject("bad_stamp", str(exc))
+            return
+        self.last_step = step
+        self.count(f"measurement_{step.status.value}")
+        if not self.tracker.has_track:
+            return
+        now = self.now_s()
+        if now - t > self.config.max_stamp_lag_s:
+            self.count("stale_stamps")  # replayed or delayed data: predict from the frame time
+            now = t
+        t_pred = max(now, t) + self.config.latency_s
+        xy, pcov = self.tracker.predict_to(t_pred)
+        self.pub.publish(estimate_to_msg(step, self.config.model, self.config.frame_id, t_pred, xy, pcov))
+        self.count("estimates")
+
+    def _line_of_sight(self, msg: BeaconCentroid, t: float):
+        c = np.asarray(msg.covariance_px2, float).reshape(2, 2)
+        c = c if np.all(np.isfinite(c)) and c[0, 0] > 0 and c[1, 1] > 0 else None
+        if self.config.use_actuator:
+            if self.actuator is None:
+                raise EstimationError("no actuator_state received yet; the line of sight cannot be composed")
+            act = self.actuator
+        else:
+            act = ActuatorPointing(t, 0.0, 0.0)
+        return compose_line_of_sight((msg.x_px, msg.y_px), t, act, self.geometry, c)
+
+    def diagnostic_values(self) -> dict:
+        out = {"model": self.config.model, "has_track": getattr(self, "tracker", None) is not None
+               and self.tracker.has_track}
+        if getattr(self, "tracker", None) is not None:
+            out.update({"gate_rejections": self.tracker.n_rejected,
+                        "tentative_dropped": self.tracker.n_tentative_dropped,
+                        "q_scale": round(self.tracker.q_scale, 3)})
+        if getattr(self, "last_step", None) is not None and math.isfinite(self.last_step.nis):
+            out["last_nis"] = round(self.last_step.nis, 3)
+        return out
+
+
+NODE_CLASS = TrackPredictorNode
+main = make_main(TrackPredictorNode)
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""York's real tracking logs (seed 002): CLI replay/tune and the re-acquisition floor of issue 3."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qsat_pat.cli import main
+from qsat_pat.commands.track import px_config, read_york_log
+from qsat_pat.core.estimation import YORK_PX_CONFIG, NoiseLearner, find_gaps, reacquisition_errors, replay
+
+REPO = Path(__file__).resolve().parents[1]
+PASSES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "york_tracking" / "passes"
+needs_data = pytest.mark.skipif(not PASSES.is_dir(), reason=f"York logs not found at {PASSES} (shared/ beside the repo)")
+
+#: Model used for the floor test: the best of the four in benchmarks/york_reacquisition.py.
+FLOOR_MODEL = "ca"
+
+
+def _read_out(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@needs_data
+def test_cli_replay_writes_one_row_per_input_row(tmp_path, capsys):
+    src = PASSES / "cj_breaks_04A_T120s.csv"
+    out = tmp_path / "out.csv"
+    assert main(["track", "replay", str(src), "--model", "cv", "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    rows = _read_out(out)
+    log = read_york_log(src)
+    assert len(rows) == log.time_s.shape[0] == summary["rows"]
+    assert list(rows[0]) == ["Time", "prior_X", "prior_Y", "post_X", "post_Y", "nis", "accepted"]
+    assert float(rows[10]["Time"]) == log.time_s[10]
+    # York's first detection after a blockage is sometimes spurious (1698 px, 774 px away here):
+    # those rows must not be accepted
+    meas = np.all(np.isfinite(log.measured_px), axis=1)
+    spurious = 0
+    for _, b in find_gaps(log.measured_px):
+        after = np.flatnonzero(meas & (np.arange(meas.size) > b))
+        if after.size < 6:
+            continue
+        truth = np.median(log.measured_px[after[1:6]], axis=0)
+        if np.hypot(*(log.measured_px[after[0]] - truth)) > 100:
+            spurious += 1
+            assert rows[after[0]]["accepted"] == "0"
+            # and the track is re-acquired right after
+            assert rows[after[3]]["accepted"] == "1"
+    assert spurious == 2
+    # blocked rows: a prediction (prior == post), not accepted, no NIS
+    a, b = find_gaps(log.measured_px)[0]
+    r = rows[(a + b) // 2]
+    assert r["accepted"] == "0" and r["nis"] == "" and r["prior_X"] == r["post_X"] != ""
+
+
+@needs_data
+def test_cli_replay_as_a_subprocess(tmp_path):
+    out = tmp_path / "o.csv"
+    proc = subprocess.run([sys.executable, "-m", "qsat_pat.cli", "track", "replay",
+                           str(PASSES / "cv_clean_04A.csv"), "--model", "imm", "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["model"] == "imm"
+    rows = _read_out(out)
+    assert len(rows) == read_york_log(PASSES / "cv_clean_04A.csv").time_s.shape[0]
+
+
+@needs_data
+def test_cli_tune_prints_the_best_q_and_r(capsys):
+    src = str(PASSES / "cv_clean_04A.csv")
+    assert main(["track", "tune", src, "--model", "cv", "--q-grid", "0.01,1", "--std-grid", "0.5,2", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert len(res["grid"]) == 4
+    assert res["cost"] == min(g["cost"] for g in res["grid"])
+    # York's constant-velocity pass, integer-pixel centroids: the one-step error is sub-pixel-ish
+    assert 0.2 < res["cost"] < 1.5
+    assert main(["track", "tune", src, "--model", "cv", "--q-grid", "1", "--std-grid", "1"]) == 0
+    assert "best q_cv = 1" in capsys.readouterr().out
+
+
+def _all_gap_errors(model):
+    ours, york = [], []
+    for f in sorted(PASSES.glob("*.csv")):
+        log = read_york_log(f)
+        if not find_gaps(log.measured_px):
+            continue
+        res = replay(log.time_s, log.measured_px, px_config(model),
+                     learner=NoiseLearner(floor_std=YORK_PX_CONFIG["measurement_std_rad"]))
+        for g in reacquisition_errors(log.time_s, log.measured_px, res.post_xy, log.york_estimate_px):
+            ours.append(g.error)
+            york.append(g.reference_error)
+    return np.array(ours), np.array(york)
+
+
+@needs_data
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "issue 3's floor is not met yet: median over all gaps beats York's, but ~30 of 246 gaps are more "
+    "than 2x worse than York's own estimate (see benchmarks/york_reacquisition.py); strict, so it "
+    "turns red the day the floor is met and this marker must go"))
+def test_reacquisition_floor_against_york_over_all_passes():
+    """Issue 3 floor: median re-acquisition error over all gaps better than York's, none > 2x.
+
+    Truth: median of the 2nd-6th measurements after the gap; York: their estimate in the last
+    blocked row; ours: our estimate at that row.  See benchmarks/york_reacquisition.py for
+    the per-gap numbers of every model.
+    """
+    ours, york = _all_gap_errors(FLOOR_MODEL)
+    assert ours.size > 200 and not np.any(np.isnan(ours))
+    worse = int(np.sum(ours > 2 * york))
+    msg = (f"{FLOOR_MODEL}: median {np.median(ours):.2f} px vs York {np.median(york):.2f} px, "
+           f"{worse}/{ours.size} gaps more than 2x worse than York (worst ratio {np.max(ours / york):.1f})")
+    assert np.median(ours) < np.median(york), msg
+    assert worse == 0, msg
+
+
+@needs_data
+def test_reacquisition_metric_on_one_real_pass():
+    # the metric itself, on a pass whose numbers are checked by hand: cj_breaks_003A_T120s has
+    # three blockages (6.4, 3.4, 4.4 s); York's error at the first is 0.46 px (their log)
+    log = read_york_log(PASSES / "cj_breaks_003A_T120s.csv")
+    gaps = reacquisition_errors(log.time_s, log.measured_px, log.york_estimate_px, log.york_estimate_px)
+    assert [round(g.duration_s, 1) for g in gaps] == [6.4, 3.4, 4.4]
+    assert gaps[0].reference_error == pytest.approx(0.458, abs=0.01)
+    assert gaps[0].truth.tolist() == [2396.0, 1301.0]
+    assert all(math.isclose(g.error, g.reference_error) for g in gaps)
