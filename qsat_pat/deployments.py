@@ -101,46 +101,58 @@ class Deployment:
     extra: dict = field(default_factory=dict)
 
 
+#: The optical ground station terminal (recorder excluded; each deployment adds its own).
+OGS_NODES: tuple[NodeSpec, ...] = (
+    NodeSpec("beacon_imaging", "beacon_imaging", OGS_NS, ("beacon_imaging.yaml",)),
+    NodeSpec("track_predictor", "track_predictor", OGS_NS, ("track_predictor.yaml",),
+             remappings=(("actuator_state", "fsm_state"),)),
+    NodeSpec("ephemeris", "ephemeris", OGS_NS, ("ephemeris.yaml",)),
+    NodeSpec("fsm_controller", "fsm_controller", OGS_NS, ("fsm_controller.yaml",)),
+    NodeSpec("gimbal_controller", "gimbal_controller", OGS_NS, ("gimbal_controller.yaml",)),
+    NodeSpec("pat_manager", "pat_manager", OGS_NS, ("pat_manager.yaml",),
+             remappings=(("fine_centroid", "beacon_centroid"),)),
+)
+
+#: The satellite terminal (recorder excluded).
+SPACE_NODES: tuple[NodeSpec, ...] = (
+    NodeSpec("beacon_imaging", "beacon_imaging", SPACE_NS, ("beacon_imaging.yaml", "space_beacon_imaging.yaml")),
+    NodeSpec("track_predictor", "track_predictor", SPACE_NS, ("track_predictor.yaml", "space_track_predictor.yaml"),
+             remappings=(("actuator_state", "fsm_state"),)),
+    # coarse stage: the spacecraft body (ADCS attitude targets in LVLH, seed 001 §3)
+    NodeSpec("adcs_pointing", "adcs_pointing", SPACE_NS, ("adcs_pointing.yaml", "space_adcs_pointing.yaml")),
+    # fine stage: FSM on the uplink-beacon camera; point-ahead from adcs_pointing's
+    # station geometry (fine set-point only, seed 004 §2.3)
+    NodeSpec("fsm_controller", "fsm_controller", SPACE_NS,
+             ("fsm_controller.yaml", "space_fsm_controller.yaml"),
+             remappings=(("ephemeris", "ogs_ephemeris"),)),
+    NodeSpec("pat_manager", "pat_manager", SPACE_NS, ("pat_manager.yaml", "space_pat_manager.yaml"),
+             remappings=(("fine_centroid", "beacon_centroid"), ("ephemeris", "ogs_ephemeris"))),
+)
+
+#: The optical link between the terminals.
+LINK_NODES: tuple[NodeSpec, ...] = (
+    NodeSpec("optical_modem", "optical_modem", "/", ("modem.yaml",)),
+    NodeSpec("qkd_monitor", "qkd_monitor", OGS_NS, ("qkd_monitor.yaml",)),
+)
+
 DEPLOYMENTS: dict[str, Deployment] = {
     "ogs": Deployment(
         name="ogs",
         description="Optical ground station terminal on real hardware.",
-        nodes=(
-            NodeSpec("bag_recorder", "bag_recorder", OGS_NS, ("recorder.yaml",)),
-            NodeSpec("beacon_imaging", "beacon_imaging", OGS_NS, ("beacon_imaging.yaml",)),
-            NodeSpec("ephemeris", "ephemeris", OGS_NS, ("ephemeris.yaml",)),
-            NodeSpec("fsm_controller", "fsm_controller", OGS_NS, ("fsm_controller.yaml",)),
-            NodeSpec("gimbal_controller", "gimbal_controller", OGS_NS, ("gimbal_controller.yaml",)),
-            NodeSpec("pat_manager", "pat_manager", OGS_NS, ("pat_manager.yaml",),
-                     remappings=(("fine_centroid", "beacon_centroid"),)),
-            NodeSpec("track_predictor", "track_predictor", OGS_NS, ("track_predictor.yaml",),
-                     remappings=(("actuator_state", "fsm_state"),)),
-        ),
+        nodes=(NodeSpec("bag_recorder", "bag_recorder", OGS_NS, ("recorder.yaml",)), *OGS_NODES),
     ),
     "space": Deployment(
         name="space",
         description="Satellite terminal on real hardware or hardware-in-the-loop.",
-        nodes=(
-            NodeSpec("bag_recorder", "bag_recorder", SPACE_NS, ("recorder.yaml",)),
-            # coarse stage: the spacecraft body (ADCS attitude targets in LVLH, seed 001 §3)
-            NodeSpec("adcs_pointing", "adcs_pointing", SPACE_NS, ("adcs_pointing.yaml", "space_adcs_pointing.yaml")),
-            # fine stage: FSM on the uplink-beacon camera; point-ahead from adcs_pointing's
-            # station geometry (fine set-point only, seed 004 §2.3)
-            NodeSpec("fsm_controller", "fsm_controller", SPACE_NS,
-                     ("fsm_controller.yaml", "space_fsm_controller.yaml"),
-                     remappings=(("ephemeris", "ogs_ephemeris"),)),
-            NodeSpec("pat_manager", "pat_manager", SPACE_NS, ("pat_manager.yaml", "space_pat_manager.yaml"),
-                     remappings=(("fine_centroid", "beacon_centroid"), ("ephemeris", "ogs_ephemeris"))),
-        ),
+        nodes=(NodeSpec("bag_recorder", "bag_recorder", SPACE_NS, ("recorder.yaml",)), *SPACE_NODES),
     ),
     "sim": Deployment(
         name="sim",
-        description="Both terminals and the simulator, closed loop.",
-        nodes=(
-            NodeSpec("bag_recorder", "bag_recorder", "/", ("recorder.yaml",)),
-            NodeSpec("optical_modem", "optical_modem", "/", ("modem.yaml",)),
-            NodeSpec("qkd_monitor", "qkd_monitor", "/", ("qkd_monitor.yaml",)),
-        ),
+        description=("Both terminals and their optical link in one graph. The simulator node that closes "
+                     "the loop over DDS (/clock, camera frames, actuator states) is not in it yet: "
+                     "`qsat-pat sim --direct` flies the closed loop in one process."),
+        nodes=(NodeSpec("bag_recorder", "bag_recorder", "/", ("recorder.yaml",)),
+               *OGS_NODES, *SPACE_NODES, *LINK_NODES),
     ),
 }
 
