@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "qsat_pat.commands.ephem",
     "qsat_pat.commands.track",
     "qsat_pat.commands.control",
+    "qsat_pat.commands.sim",
 )
 
 

@@ -165,3 +165,20 @@ def test_pointing_command_rejects_nan_and_unknown_stage():
         PointingCommand(0.0, 7, Mode.POSITION, 0.0, 0.3)
     c = PointingCommand(np.float64(1.0), np.int64(1), 0, np.float32(0.5), 0.2)
     assert c.stage is Stage.MOUNT and c.axis1_rad == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("compensation", ["smith", "none"])
+def test_fine_loop_settles_on_los_plus_point_ahead(compensation):
+    """Seed 004 §2.3: the point-ahead shifts the fine loop's closed-loop point, so the mirror
+    settles on LOS + point-ahead (a bug once cancelled it in the Smith branch)."""
+    from qsat_pat.core.control import FineLoopConfig, FineTrackLoop, FsmConfig, FsmModel
+
+    loop = FineTrackLoop(FineLoopConfig(rate_hz=1000.0, latency_compensation=compensation), FsmConfig())
+    plant = FsmModel(FsmConfig())
+    los = np.array([20e-6, -5e-6])
+    pa = np.array([10e-6, 3e-6])
+    for k in range(3000):
+        t = k * 1e-3
+        plant.step(loop.command_rad, 1e-3)
+        loop.step(t, los - plant.position_rad, t, pa)
+    assert np.allclose(plant.position_rad, los + pa, atol=0.05e-6)

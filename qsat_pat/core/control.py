@@ -543,11 +543,13 @@ class FineTrackLoop:
                 raise ControlError(f"measurement time {tm} s is after the control time {t_s} s")
             used = True
             u_model_now = self._model.position_rad
-            # the feed-forward part (point-ahead) at t_meas is inside the model position;
-            # remove it so only the feedback part is compared with the LOS
+            # the feed-forward part (point-ahead) is inside the model position: the loop drives
+            # the feedback part towards the LOS, so the mirror settles on LOS + point-ahead
             ff_now = self.command_rad - self.feedback_rad
             if c.latency_compensation == "smith":
-                los_meas = r + self._model_position_at(tm) - ff_now
+                # the LOS at t_meas is the residual plus where the mirror was (all of it,
+                # point-ahead included): subtracting the point-ahead here would cancel it
+                los_meas = r + self._model_position_at(tm)
                 self._update_predictor(tm, los_meas, los_rate_radps)
                 horizon = (t_s - tm) + c.actuation_delay_s if c.predict_to_actuation else 0.0
                 los_pred = self._los + self._los_rate * horizon

@@ -1,0 +1,129 @@
+"""``qsat-pat sim``: fly a whole simulated pass of both terminals and write its results.
+
+Writes into ``--out DIR``: ``report.json`` (see :mod:`qsat_pat.sim.report`), four PNG plots,
+and ``bag/`` (rosbag2, MCAP + metadata.yaml).  Results are first written to a sibling
+temporary directory and moved into place only when complete, so an interrupted or failed
+run leaves nothing half-written; an existing non-empty ``DIR`` is refused unless ``--force``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from qsat_pat.core.errors import SimulationError
+
+
+class ProgressBar:
+    """A one-line text progress bar on stderr (updated at most every 0.2 s)."""
+
+    def __init__(self, label: str, stream=sys.stderr, width: int = 30) -> None:
+        self.label, self.stream, self.width = label, stream, width
+        self._last = 0.0
+
+    def __call__(self, fraction: float, text: str = "") -> None:
+        fraction = min(max(float(fraction), 0.0), 1.0)
+        if not self.stream.isatty():  # a log file: a line per 10 %, no carriage returns
+            step = int(fraction * 10)
+            if step > self._last or fraction >= 1.0 and self._last < 10:
+                self._last = max(step, 10 if fraction >= 1.0 else step)
+                self.stream.write(f"{self.label}: {fraction:6.1%} {text}\n")
+                self.stream.flush()
+            return
+        now = time.monotonic()
+        if fraction < 1.0 and now - self._last < 0.2:
+            return
+        self._last = now
+        filled = int(round(fraction * self.width))
+        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {fraction:6.1%} {text}")
+        if fraction >= 1.0:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sim", help="fly a simulated pass of both terminals (report, plots, bag)",
+        description="Fly a whole simulated pass of both terminals and write report.json, PNG plots and a "
+                    "rosbag2 bag into --out. --direct runs the core step functions in this process (no DDS).")
+    p.add_argument("--scenario", default="nominal",
+                   help="scenario name (config/scenarios/NAME.yaml) or path to a scenario YAML file")
+    p.add_argument("--out", type=Path, required=True, help="output directory (created; must be empty)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
+    p.add_argument("--direct", action="store_true",
+                   help="direct mode: the same core step functions looped in one process, no DDS")
+    p.add_argument("--duration", type=float, default=None, metavar="S",
+                   help="simulate only S seconds (default: the scenario's duration)")
+    p.add_argument("--force", action="store_true", help="replace a non-empty --out directory")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run)
+
+
+def _check_out(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise SimulationError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise SimulationError(f"--out {out} exists and is not empty: choose another directory or pass --force")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from qsat_pat.sim.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)  # SimulationError names what is wrong
+    if args.duration is not None and not args.duration > 0:
+        raise SimulationError(f"--duration must be > 0 s, got {args.duration}")
+    out = args.out.resolve()
+    _check_out(out, args.force)
+    if not args.direct:
+        raise SimulationError(
+            "the ROS lockstep mode (nodes over DDS on /clock) is not available yet; "
+            "run with --direct for the in-process simulation of the same pass")
+
+    from qsat_pat.sim.bag import write_bag
+    from qsat_pat.sim.direct import run_direct
+    from qsat_pat.sim.report import build_report, write_plots
+
+    progress = None if args.quiet else ProgressBar(f"sim {scenario.name}")
+    record = run_direct(scenario, seed=args.seed, duration_s=args.duration, progress=progress)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    tmp.chmod(0o755)
+    try:
+        report = build_report(record)
+        (tmp / "report.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
+        if not args.no_plots:
+            write_plots(record, tmp)
+        write_bag(record, tmp / "bag", t0_unix_s=getattr(record, "t0_unix_s", 0.0))
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _print_summary(report, out)
+    return 0
+
+
+def _print_summary(report: dict, out: Path) -> None:
+    print(f"scenario {report['scenario']} (seed {report['seed']}, {report['mode']} mode): "
+          f"{report['sim_duration_s']:.1f} s simulated in {report['wall_time_s']:.1f} s "
+          f"(real-time factor {report['real_time_factor']:.2f})")
+    for name in ("ogs", "space"):
+        m = report.get(name)
+        if not m:
+            continue
+        acq = f"acquired in {m['acquisition_time_s']:.2f} s" if m["acquired"] else "NOT acquired"
+        rms = m["fine_residual_rms_urad"]
+        rms_txt = f", fine residual {rms:.2f} urad RMS / {m['fine_residual_p95_urad']:.2f} urad p95" \
+            if rms is not None else ""
+        print(f"  {name:5s}: {acq}{rms_txt}, {m['beacon_loss_events']} beacon losses, "
+              f"re-acquired in {m['reacquisition_times_s']} s")
+    print(f"report: {out / 'report.json'}")
+    print(f"plots:  {out}/*.png")
+    print(f"bag:    {out / 'bag'}")
