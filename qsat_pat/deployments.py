@@ -131,7 +131,9 @@ SPACE_NODES: tuple[NodeSpec, ...] = (
 
 #: The optical link between the terminals.
 LINK_NODES: tuple[NodeSpec, ...] = (
-    NodeSpec("optical_modem", "optical_modem", "/", ("modem.yaml",)),
+    # the simulated channel takes its geometry (range, range rate) from the OGS ephemeris
+    NodeSpec("optical_modem", "optical_modem", "/", ("modem.yaml",),
+             remappings=(("ephemeris", "/ogs/ephemeris"),)),
     NodeSpec("qkd_monitor", "qkd_monitor", OGS_NS, ("qkd_monitor.yaml",)),
 )
 

@@ -264,3 +264,124 @@ def ranging_study(config: RangingConfig, duration_s: float, rng: np.random.Gener
                         config.predicted_precision_m(int(np.median(counts)) if counts.size else n),
                         formal, config.marker_rate_hz, int(err.size), rms,
                         float(np.mean(off_est) - clock_offset_s))
+
+
+@dataclass(frozen=True)
+class RangeEstimate:
+    """One two-way normal point from :func:`estimate_range` (times in the tag clock of the near end)."""
+
+    t_eval_s: float               # time the range refers to (near-end clock) [s]
+    range_m: float                # two-way time-of-flight range at t_eval_s [m]
+    range_rate_mps: float         # slope of the single-shot ranges (positive receding) [m/s]
+    clock_offset_s: float         # far-end clock minus near-end clock (mean) [s]
+    sigma_range_m: float          # formal precision of range_m from the residual scatter [m]
+    sigma_range_rate_mps: float   # formal precision of range_rate_mps [m/s]
+    single_shot_rms_m: float      # RMS residual of the single shots about the fitted line [m]
+    n_markers: int                # two-way measurements used
+    span_s: float                 # time spanned by the measurements [s]
+    t_mean_s: float               # mean near-end mid time of the measurements [s]
+    sum_dt2_s2: float             # sum of squared mid-time deviations from t_mean_s [s^2]
+
+    def predicted_sigma_range_m(self, jitter_s: float) -> float:
+        """``c sigma_t sqrt(1/N + (t_eval - t_mean)^2 / S_tt)`` for tags of RMS jitter ``jitter_s`` [m].
+
+        At ``t_eval = t_mean`` this is the ``c sigma_t / sqrt(N)`` law (seed 000 normal points).
+        """
+        lever2 = (self.t_eval_s - self.t_mean_s) ** 2
+        extra = lever2 / self.sum_dt2_s2 if self.sum_dt2_s2 > 0.0 else (0.0 if lever2 == 0.0 else math.inf)
+        return SPEED_OF_LIGHT_MPS * float(jitter_s) * math.sqrt(1.0 / self.n_markers + extra)
+
+    def predicted_sigma_range_rate_mps(self, jitter_s: float) -> float:
+        """``c sigma_t / sqrt(S_tt)``: range-rate precision for tags of RMS jitter ``jitter_s`` [m/s]."""
+        if self.sum_dt2_s2 <= 0.0:
+            return math.inf
+        return SPEED_OF_LIGHT_MPS * float(jitter_s) / math.sqrt(self.sum_dt2_s2)
+
+
+def estimate_range(t_g_tx, t_s_rx, t_s_tx, t_g_rx, t_eval_s: float | None = None) -> RangeEstimate:
+    """Range, range rate and clock offset of one normal point from the four time-tag arrays.
+
+    The estimator sees only time tags, so a hardware modem (tags from its time-to-digital
+    converter) and the simulation (:func:`simulate_time_tags`) feed it alike.  Each marker gives a
+    single-shot range and offset by the two-way equations (:func:`two_way_range`); the single
+    shots are referred to the near-end mid time ``(t_g_tx + t_g_rx) / 2`` (the far-end bounce time
+    plus half the hold time, independent of the far clock) and a straight line is fitted by least
+    squares about their mean time.  The line's value at the mean time is the mean single-shot
+    range, so it is unbiased with precision ``c sigma_t / sqrt(N)`` for tags of RMS jitter
+    ``sigma_t`` (four tags per shot, each ``c sigma_t / 2`` in range); the slope is the range rate
+    with precision ``sigma / sqrt(sum (t - t_mean)^2)``.  At ``t_eval_s`` (default: the mean time)
+    the range is extrapolated along the line, and its formal precision grows accordingly:
+    ``sigma^2 (1/N + (t_eval - t_mean)^2 / S_tt)``.
+
+    Parameters
+    ----------
+    t_g_tx, t_s_rx, t_s_tx, t_g_rx : array, shape (n,)
+        Near-end send, far-end receive, far-end send, near-end receive time tags [s], each in its
+        terminal's own clock.  Give them relative to a recent epoch (float64 resolution).
+    t_eval_s : float, optional
+        Near-end clock time to report the range at [s].
+
+    Returns
+    -------
+    RangeEstimate
+
+    Raises
+    ------
+    LinkError
+        Fewer than 3 markers, arrays of different shapes, non-finite tags or ``t_eval_s``.
+
+    References
+    ----------
+    seed 000 (Jinan-1): two-way laser ranging over the comm link, ~5 mm per normal point.
+    """
+    rng_m, offset_s = two_way_range(t_g_tx, t_s_rx, t_s_tx, t_g_rx)
+    rng_m = rng_m.ravel()
+    n = rng_m.size
+    if n < 3:
+        raise LinkError(f"a normal point needs at least 3 two-way markers, got {n}; send more frames per interval")
+    t_mid = 0.5 * (np.asarray(t_g_tx, dtype=float).ravel() + np.asarray(t_g_rx, dtype=float).ravel())
+    t_mean = float(np.mean(t_mid))
+    dt = t_mid - t_mean
+    s_tt = float(np.dot(dt, dt))
+    r_mean = float(np.mean(rng_m))
+    if s_tt > 0.0:
+        rate = float(np.dot(dt, rng_m - r_mean) / s_tt)
+    else:
+        rate = 0.0
+    resid = rng_m - r_mean - rate * dt
+    dof = n - 2 if s_tt > 0.0 else n - 1
+    sigma = math.sqrt(float(np.dot(resid, resid)) / dof)
+    t_eval = t_mean if t_eval_s is None else float(t_eval_s)
+    if not math.isfinite(t_eval):
+        raise LinkError(f"t_eval_s must be finite, got {t_eval_s!r}")
+    lever = t_eval - t_mean
+    sigma_rate = sigma / math.sqrt(s_tt) if s_tt > 0.0 else float("inf")
+    sigma_r = sigma * math.sqrt(1.0 / n + (lever * lever / s_tt if s_tt > 0.0 else 0.0))
+    return RangeEstimate(t_eval, r_mean + rate * lever, rate, float(np.mean(offset_s)), sigma_r, sigma_rate,
+                         float(np.sqrt(np.mean(resid**2))), int(n), float(dt.max() - dt.min()), t_mean, s_tt)
+
+
+def linear_range_fn(range_m: float, range_rate_mps: float, t_ref_s: float = 0.0):
+    """Range [m] vs time [s] moving at a constant range rate from ``range_m`` at ``t_ref_s``.
+
+    The channel geometry of the modem node between two ephemeris updates (``EphemerisState``
+    ``range_m`` and ``range_rate_mps`` at its stamp).
+
+    Raises
+    ------
+    LinkError
+        Non-finite values, ``range_m <= 0`` or ``|range_rate_mps| >= c``.
+    """
+    r0, rdot, t0 = float(range_m), float(range_rate_mps), float(t_ref_s)
+    if not (math.isfinite(r0) and math.isfinite(rdot) and math.isfinite(t0)):
+        raise LinkError(f"geometry must be finite: range_m={range_m!r}, range_rate_mps={range_rate_mps!r}, "
+                        f"t_ref_s={t_ref_s!r}")
+    if r0 <= 0.0:
+        raise LinkError(f"range_m must be > 0, got {r0!r}")
+    if abs(rdot) >= SPEED_OF_LIGHT_MPS:
+        raise LinkError(f"|range_rate_mps| must be below c, got {rdot!r}")
+
+    def fn(t):
+        return r0 + rdot * (np.asarray(t, dtype=float) - t0)
+
+    return fn
