@@ -10,6 +10,11 @@ starts its nodes either
 * **composed** in one process on one executor (``--composed``): less memory and
   intra-process transport, for small machines.
 
+Both use rclpy's ``EventsExecutor`` by default (:data:`qsat_pat.nodes.pattern.DEFAULT_EXECUTOR`:
+a 1 kHz camera stream costs little executor time); ``executor="single"`` (or
+``multithreaded=True`` for ``"multi"``) selects rclpy's classic executors: passed to each
+node process as ``--executor KIND``, or used for the composed executor.
+
 Either way: SIGINT/SIGTERM stop every node cleanly and the exit code is 0; a node that
 dies or fails to start stops the others and the exit code is 1.
 """
@@ -32,6 +37,9 @@ from qsat_pat.deployments import Deployment, NodeSpec
 #: Time the nodes get to shut down after SIGINT before SIGTERM, then SIGKILL [s].
 SHUTDOWN_GRACE_S = 10.0
 _PR_SET_PDEATHSIG = 1
+#: Exit codes of a node that stopped cleanly when asked to: 0, or killed by the forwarded SIGINT
+#: before its Python code could handle it (interrupted while still importing/starting).
+_CLEAN_STOP_CODES = (0, -signal.SIGINT, 128 + signal.SIGINT)
 
 
 def share_dir() -> Path:
@@ -71,11 +79,16 @@ def ros_arguments(spec: NodeSpec, deployment: Deployment) -> list[str]:
     return args
 
 
-def node_command(spec: NodeSpec, deployment: Deployment) -> list[str]:
-    """Command line of one node process (the installed entry script when present)."""
+def node_command(spec: NodeSpec, deployment: Deployment, executor: str | None = None) -> list[str]:
+    """Command line of one node process (the installed entry script when present).
+
+    ``executor`` (``"events"``, ``"single"``, ``"multi"``) adds ``--executor KIND``; None
+    leaves the node's default (events).
+    """
     script = Path(sys.prefix) / "lib" / "qsat_pat" / spec.executable
     head = [str(script)] if script.is_file() else [sys.executable, "-m", spec.module]
-    return head + list(spec.arguments) + ros_arguments(spec, deployment)
+    extra = ["--executor", executor] if executor else []
+    return head + extra + list(spec.arguments) + ros_arguments(spec, deployment)
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -92,7 +105,7 @@ class _StopRequest:
 
 
 def run_processes(deployment: Deployment, duration_s: float | None = None,
-                  log=print) -> int:
+                  log=print, executor: str | None = None) -> int:
     """Run the deployment's nodes as separate processes until a signal or ``duration_s``.
 
     Returns 0 after a requested stop with every node exiting cleanly, 1 if a node died,
@@ -104,7 +117,7 @@ def run_processes(deployment: Deployment, duration_s: float | None = None,
     code = 0
     try:
         for spec in deployment.nodes:
-            cmd = node_command(spec, deployment)
+            cmd = node_command(spec, deployment, executor)
             procs.append((spec, subprocess.Popen(cmd, start_new_session=True, preexec_fn=_die_with_parent)))
             log(f"[up] started {spec.fqn} (pid {procs[-1][1].pid})")
         deadline = None if duration_s is None else time.monotonic() + duration_s
@@ -143,26 +156,38 @@ def _stop_all(procs: Sequence[tuple[NodeSpec, subprocess.Popen]], log) -> int:
                 p.kill()
                 p.wait()
             code = 1
-        if p.returncode != 0:
+        if p.returncode not in _CLEAN_STOP_CODES:
             log(f"[up] {s.fqn} exited with code {p.returncode}")
             code = 1
     return code
 
 
 def run_composed(deployment: Deployment, duration_s: float | None = None,
-                 multithreaded: bool = False, log=print) -> int:
+                 multithreaded: bool = False, log=print, executor: str | None = None) -> int:
     """Run the deployment's nodes in this process on one executor.
 
-    Returns 0 after SIGINT/SIGTERM or ``duration_s``; 1 if a node fails to start or a
-    callback raises.
+    ``executor`` names it (``"events"`` by default, ``"single"``, ``"multi"``;
+    ``multithreaded`` is ``"multi"``).  Returns 0 after SIGINT/SIGTERM or ``duration_s``;
+    1 if a node fails to start or a callback raises.
     """
     import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+    from rclpy.executors import ExternalShutdownException
 
-    rclpy.init(args=[])
+    from qsat_pat.nodes.pattern import DEFAULT_EXECUTOR, EXECUTORS, make_executor
+
+    kind = "multi" if multithreaded else (executor or DEFAULT_EXECUTOR)
+    if kind not in EXECUTORS:
+        raise DeploymentError(f"unknown executor {kind!r}; use one of {', '.join(EXECUTORS)}")
+    from rclpy.signals import SignalHandlerOptions
+
+    # SIGINT/SIGTERM only set a flag that the spin loop checks (no KeyboardInterrupt inside
+    # a callback, which the EventsExecutor turns into a fatal error)
+    rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
+    stop = _StopRequest()
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     nodes = []
     code = 0
-    executor = MultiThreadedExecutor() if multithreaded else SingleThreadedExecutor()
+    executor = make_executor(kind)
     try:
         for spec in deployment.nodes:
             cls = importlib.import_module(spec.module).NODE_CLASS
@@ -173,23 +198,27 @@ def run_composed(deployment: Deployment, duration_s: float | None = None,
         for node in nodes:
             node.autostart()
         deadline = None if duration_s is None else time.monotonic() + duration_s
-        while rclpy.ok() and (deadline is None or time.monotonic() < deadline):
+        while rclpy.ok() and stop.signum is None and (deadline is None or time.monotonic() < deadline):
             executor.spin_once(timeout_sec=0.05)
+        if stop.signum is not None:
+            log(f"[up] {signal.Signals(stop.signum).name}: stopping composed nodes")
     except (KeyboardInterrupt, ExternalShutdownException):
         log("[up] stopping composed nodes")
     except Exception as exc:  # a node's callback raised: report it and stop the deployment
         log(f"[up] node failure: {type(exc).__name__}: {exc}")
         code = 1
     finally:
+        executor.shutdown()
         for node in nodes:
             node.destroy_node()
-        executor.shutdown()
         rclpy.try_shutdown()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return code
 
 
 def up(deployment: Deployment, composed: bool = False, duration_s: float | None = None,
-       multithreaded: bool = False) -> int:
+       multithreaded: bool = False, executor: str | None = None) -> int:
     """Start a deployment (see the module docstring); returns the exit code."""
     if duration_s is not None and not (duration_s > 0):
         raise DeploymentError(f"duration must be > 0 s, got {duration_s}")
@@ -197,6 +226,7 @@ def up(deployment: Deployment, composed: bool = False, duration_s: float | None 
           f"{'composed in one process' if composed else 'one process per node'}"
           f"{', simulated time' if deployment.use_sim_time else ''}", flush=True)
     if composed:
-        return run_composed(deployment, duration_s, multithreaded, log=lambda m: print(m, flush=True))
-    return run_processes(deployment, duration_s, log=lambda m: print(m, flush=True))
+        return run_composed(deployment, duration_s, multithreaded, log=lambda m: print(m, flush=True),
+                            executor=executor)
+    return run_processes(deployment, duration_s, log=lambda m: print(m, flush=True), executor=executor)
 

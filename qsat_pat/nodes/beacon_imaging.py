@@ -14,6 +14,11 @@ Master dark: the ``capture_dark`` service (``std_srvs/Trigger``) averages (media
 on, and writes it to ``dark_frame_file`` (``.npy``) if that is set.  At start the node
 loads ``dark_frame_file`` if the file exists.
 
+QoS: the ``image`` subscription is best effort, keep last ``queue_depth`` (a live camera:
+a frame the node cannot take in time is dropped, never queued behind); ``qos_reliable``
+makes it reliable (needs a reliable publisher) for recordings and the no-drop pipeline
+test.  ``beacon_centroid`` is reliable with a queue of ``max(queue_depth, 50)``.
+
 Bad input (wrong encoding, data size not matching width/height/step, frames of another
 size than the dark) is counted on ``/diagnostics`` and skipped; the node keeps running.
 """
@@ -26,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sensor_msgs.msg import Image, RegionOfInterest
+from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 
 from qsat_pat.core.errors import ImagingError
@@ -58,6 +63,10 @@ class BeaconImagingConfig(ImagingConfig):
                                  "empty = none")
     dark_capture_frames: int = param(16, "frames median-stacked by the capture_dark service",
                                      min_value=1, max_value=10000)
+    qos_reliable: bool = param(False, "reliable image subscription (needs a reliable publisher); "
+                               "false = best effort, as a live camera stream", read_only=True)
+    queue_depth: int = param(5, "keep-last queue of the image subscription (and at least that of "
+                             "beacon_centroid)", unit="messages", min_value=1, max_value=100000, read_only=True)
 
 
 def image_to_array(msg: Image) -> np.ndarray:
@@ -88,10 +97,15 @@ def image_to_array(msg: Image) -> np.ndarray:
     return np.ascontiguousarray(rows).view(np.dtype(dtype).newbyteorder(endian)).astype(dtype, copy=False).copy()
 
 
-def result_to_msg(result: CentroidResult, header, camera_id: str) -> BeaconCentroid:
-    """Core :class:`CentroidResult` -> ``BeaconCentroid`` (same field names)."""
+def result_to_msg(result: CentroidResult, header, camera_id: str,
+                  out: BeaconCentroid | None = None) -> BeaconCentroid:
+    """Core :class:`CentroidResult` -> ``BeaconCentroid`` (same field names).
+
+    With ``out`` the fields are written into that message (reused between frames: a
+    publisher serializes the message at ``publish``, so one instance can be refilled).
+    """
     f = result.as_message_fields()
-    msg = BeaconCentroid()
+    msg = BeaconCentroid() if out is None else out
     msg.header = header
     msg.camera_id = camera_id
     msg.method = f["method"]
@@ -107,7 +121,8 @@ def result_to_msg(result: CentroidResult, header, camera_id: str) -> BeaconCentr
     msg.snr = f["snr"]
     msg.spot_area_px = f["spot_area_px"]
     x, y, w, h = f["roi"]
-    msg.roi = RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h, do_rectify=False)
+    roi = msg.roi
+    roi.x_offset, roi.y_offset, roi.width, roi.height, roi.do_rectify = x, y, w, h, False
     return msg
 
 
@@ -128,8 +143,12 @@ class BeaconImagingNode(QsatPatNode):
         self.misses = 0
         self.dark_frames: list[np.ndarray] | None = None
         self.last: dict = {}
-        self.pub = self.create_lifecycle_publisher(BeaconCentroid, "beacon_centroid", Qos.STREAM)
-        self.sub = self.create_subscription(Image, "image", self.on_image, Qos.SENSOR)
+        self.out_msg = BeaconCentroid()  # refilled for every frame (no per-frame allocation)
+        depth = self.config.queue_depth
+        self.pub = self.create_lifecycle_publisher(
+            BeaconCentroid, "beacon_centroid", Qos.with_depth(Qos.STREAM, max(depth, Qos.STREAM.depth)))
+        self.sub = self.create_subscription(Image, "image", self.on_image,
+                                            Qos.camera(self.config.qos_reliable, depth))
         self.srv = self.create_service(Trigger, "capture_dark", self.on_capture_dark)
 
     def on_teardown(self) -> None:
@@ -203,7 +222,7 @@ class BeaconImagingNode(QsatPatNode):
             if self.misses >= self.config.roi_lost_frames:
                 self.last_xy_px = None
         self.count("frames")
-        self.pub.publish(result_to_msg(result, msg.header, self.config.camera_id))
+        self.pub.publish(result_to_msg(result, msg.header, self.config.camera_id, self.out_msg))
         self.last = {"x_px": result.x_px, "y_px": result.y_px, "snr": result.snr,
                      "sigma_x_px": math.sqrt(result.covariance_px2[0, 0]) if result.valid else math.nan}
 

@@ -15,6 +15,9 @@ The estimate carries the line of sight predicted to ``now + latency_s`` (the act
 time, to compensate the loop latency of seed 002 §IV).
 
 With ``use_actuator`` false the actuator term is zero (camera-only tracking, York's set-up).
+QoS: ``beacon_centroid`` and ``track_estimate`` are reliable with keep-last queues of
+``queue_depth`` messages (default 50: 50 ms of backlog at 1 kHz before a centroid is lost).
+
 Bad input (NaN or decreasing stamps, missing or stale actuator state, non-finite
 centroids) is counted on ``/diagnostics`` and the frame is skipped (coasted where a time
 stamp is usable); the node keeps running.
@@ -22,6 +25,7 @@ stamp is usable); the node keeps running.
 
 from __future__ import annotations
 
+import array
 import math
 import sys
 from dataclasses import dataclass
@@ -53,6 +57,8 @@ class TrackPredictorConfig(TrackerConfig, CameraGeometry):
                                    "not from now", unit="s", min_value=0.0, max_value=1e6)
     use_actuator: bool = param(True, "add the actuator pointing (actuator_state) to the camera residual")
     frame_id: str = param("ogs_fsm", "frame_id of the estimates (axes of the pointing stage)")
+    queue_depth: int = param(50, "keep-last queue of the beacon_centroid subscription and of track_estimate",
+                             unit="messages", min_value=1, max_value=100000, read_only=True)
 
 
 def _tracker_config(cfg: TrackPredictorConfig) -> TrackerConfig:
@@ -73,20 +79,33 @@ def actuator_from_msg(msg: ActuatorState, stamp_s: float) -> ActuatorPointing:
                             fault=bool(msg.fault))
 
 
+def _float64_array(values) -> array.array:
+    """A float64 numpy array (any shape) -> ``array.array('d')`` in one copy (no per-element checks)."""
+    out = array.array("d")
+    out.frombytes(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+    return out
+
+
 def estimate_to_msg(step: TrackStep, model: str, frame_id: str, predicted_stamp_s: float,
-                    predicted_xy: np.ndarray, predicted_cov: np.ndarray) -> TrackEstimate:
-    """Core :class:`TrackStep` + prediction -> ``TrackEstimate``."""
-    msg = TrackEstimate()
+                    predicted_xy: np.ndarray, predicted_cov: np.ndarray,
+                    out: TrackEstimate | None = None) -> TrackEstimate:
+    """Core :class:`TrackStep` + prediction -> ``TrackEstimate``.
+
+    With ``out`` the fields are written into that message (reused between estimates: a
+    publisher serializes the message at ``publish``, so one instance can be refilled).
+    """
+    msg = TrackEstimate() if out is None else out
     msg.header.stamp = s_to_stamp(step.stamp_s)
     msg.header.frame_id = frame_id
     msg.model = model
-    msg.state = [float(v) for v in step.state]
-    msg.covariance = [float(v) for v in step.covariance.reshape(-1)]
-    msg.los_x_rad, msg.los_y_rad = float(step.state[0]), float(step.state[1])
-    msg.los_x_rate_radps, msg.los_y_rate_radps = float(step.state[2]), float(step.state[3])
+    state = np.asarray(step.state, dtype=np.float64)
+    msg.state = _float64_array(state)
+    msg.covariance = _float64_array(step.covariance)
+    msg.los_x_rad, msg.los_y_rad = float(state[0]), float(state[1])
+    msg.los_x_rate_radps, msg.los_y_rate_radps = float(state[2]), float(state[3])
     msg.predicted_stamp = s_to_stamp(predicted_stamp_s)
     msg.predicted_x_rad, msg.predicted_y_rad = float(predicted_xy[0]), float(predicted_xy[1])
-    msg.predicted_covariance_rad2 = [float(v) for v in np.asarray(predicted_cov).reshape(-1)]
+    msg.predicted_covariance_rad2 = np.ascontiguousarray(predicted_cov, dtype=np.float64).reshape(-1)
     msg.nis = float(step.nis)
     msg.measurement_accepted = bool(step.accepted)
     msg.coasting = bool(step.coasting)
@@ -105,9 +124,11 @@ class TrackPredictorNode(QsatPatNode):
         self.geometry = _geometry(self.config)
         self.actuator: ActuatorPointing | None = None
         self.last_step: TrackStep | None = None
-        self.pub = self.create_lifecycle_publisher(TrackEstimate, "track_estimate", Qos.STREAM)
+        self.out_msg = TrackEstimate()  # refilled for every estimate (no per-message allocation)
+        stream = Qos.with_depth(Qos.STREAM, self.config.queue_depth)
+        self.pub = self.create_lifecycle_publisher(TrackEstimate, "track_estimate", stream)
         self.subs = [
-            self.create_subscription(BeaconCentroid, "beacon_centroid", self.on_centroid, Qos.STREAM),
+            self.create_subscription(BeaconCentroid, "beacon_centroid", self.on_centroid, stream),
             self.create_subscription(ActuatorState, "actuator_state", self.on_actuator, Qos.STREAM),
         ]
 
@@ -156,7 +177,8 @@ class TrackPredictorNode(QsatPatNode):
             now = t
         t_pred = max(now, t) + self.config.latency_s
         xy, pcov = self.tracker.predict_to(t_pred)
-        self.pub.publish(estimate_to_msg(step, self.config.model, self.config.frame_id, t_pred, xy, pcov))
+        self.pub.publish(estimate_to_msg(step, self.config.model, self.config.frame_id, t_pred, xy, pcov,
+                                         self.out_msg))
         self.count("estimates")
 
     def _line_of_sight(self, msg: BeaconCentroid, t: float):
