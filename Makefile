@@ -10,11 +10,12 @@ DEMO_OUT := out/demo
 setup:
 	@bash scripts/setup_env.sh
 
+# The main job: a simulated pass of both terminals (direct mode, the first DEMO_S seconds of the
+# nominal pass: AOS, acquisition, fine tracking). The whole 480 s pass: DEMO_S=480 (~15 min here).
+DEMO_S ?= 90
 demo: setup
-	@rm -rf $(DEMO_OUT) && mkdir -p $(DEMO_OUT)
-	@cd $(DEMO_OUT) && ../../$(VENV)/bin/qsat-pat up sim --duration 15
-	@$(VENV)/bin/qsat-pat bag info $$(ls -d $(DEMO_OUT)/bags/qsat_pat_* | head -1)
-	@echo "demo output: $(DEMO_OUT)/"
+	@$(VENV)/bin/qsat-pat sim --scenario nominal --out $(DEMO_OUT) --direct --duration $(DEMO_S) --force
+	@echo "demo done: open $(DEMO_OUT)/report.json and $(DEMO_OUT)/*.png; replay the bag with: $(VENV)/bin/qsat-pat bag info $(DEMO_OUT)/bag"
 
 test: setup
 	@bash scripts/run_tests.sh
