@@ -125,3 +125,19 @@ def test_bad_startup_parameter_exits_1_naming_it(arg, needle, tmp_path):
                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert out.returncode == 1
     assert "discovery_period_s" in out.stderr and needle in out.stderr
+
+
+def test_cleanup_releases_what_setup_made(rclpy_context, tmp_path):
+    """Subscriptions/timers made from configure on are released by the pattern on cleanup."""
+    node = BagRecorderNode(context=rclpy_context, cli_args=[
+        "--ros-args", "-r", "__ns:=/cleanup_test", "-p", f"output_dir:={tmp_path / 'bag'}"])
+    try:
+        n_timers = len(list(node.timers))
+        node.autostart()
+        assert len(list(node.timers)) == n_timers + 1  # the discovery timer
+        node.trigger_deactivate()
+        node.trigger_cleanup()
+        assert len(list(node.timers)) == n_timers
+        assert (tmp_path / "bag" / "metadata.yaml").is_file()  # on_teardown closed the bag
+    finally:
+        node.destroy_node()

@@ -170,14 +170,6 @@ class AdcsPointingNode(QsatPatNode):
                 self.destroy_timer(self.timer)
                 self.timer = self.create_timer(1.0 / new.rate_hz, self.on_timer)
 
-    def on_teardown(self) -> None:
-        for s in getattr(self, "subs", []) or []:
-            self.destroy_subscription(s)
-        self.subs = []
-        if getattr(self, "timer", None) is not None:
-            self.destroy_timer(self.timer)
-            self.timer = None
-
     # -- inputs ------------------------------------------------------------------------------
     def _load_tle_from_parameters(self) -> None:
         cfg = self.config

@@ -227,12 +227,6 @@ class GimbalControllerNode(QsatPatNode):
             self._build(new)
 
     def on_teardown(self) -> None:
-        for s in getattr(self, "subs", []) or []:
-            self.destroy_subscription(s)
-        self.subs = []
-        if getattr(self, "timer", None) is not None:
-            self.destroy_timer(self.timer)
-            self.timer = None
         if getattr(self, "driver", None) is not None:
             self.driver.close(join_timeout_s=2 * self.config.driver_timeout_s + 1.0)
             self.driver = None

@@ -93,14 +93,6 @@ class PatManagerNode(QsatPatNode):
         if hasattr(self, "machine"):
             self._build(new)
 
-    def on_teardown(self) -> None:
-        for s in getattr(self, "subs", []) or []:
-            self.destroy_subscription(s)
-        self.subs = []
-        if getattr(self, "timer", None) is not None:
-            self.destroy_timer(self.timer)
-            self.timer = None
-
     def on_ephemeris(self, msg: EphemerisState) -> None:
         if not (math.isfinite(msg.el_rad) and math.isfinite(msg.az_rad)):
             self.reject("bad_ephemeris", "non-finite az/el in EphemerisState")

@@ -271,17 +271,50 @@ class QsatPatNode(LifecycleNode):
         """Create publishers, subscriptions and timers (called on configure)."""
 
     def on_teardown(self) -> None:
-        """Release resources taken in :meth:`on_setup` (cleanup, shutdown, destruction).
+        """Release what :meth:`on_setup` took beyond subscriptions, timers and services
+        (those the pattern releases itself): files, driver connections, threads.
 
-        Must be idempotent: it may run more than once.
+        Runs on cleanup, shutdown and destruction; must be idempotent.
         """
 
+    # Subscriptions, timers and services made from configure on (in on_setup, or later, e.g. a
+    # timer re-made on a parameter change) are recorded and released by the pattern on
+    # cleanup/shutdown/destruction, so nodes need no teardown bookkeeping of their own.
+    def create_subscription(self, *args: Any, **kwargs: Any):
+        return self._record_setup_handle(super().create_subscription(*args, **kwargs))
+
+    def create_timer(self, *args: Any, **kwargs: Any):
+        return self._record_setup_handle(super().create_timer(*args, **kwargs))
+
+    def create_service(self, *args: Any, **kwargs: Any):
+        return self._record_setup_handle(super().create_service(*args, **kwargs))
+
+    def _record_setup_handle(self, handle):
+        if getattr(self, "_configured", False):
+            self._setup_handles.append(handle)
+        return handle
+
+    def _release_setup_handles(self) -> None:
+        for handle in reversed(getattr(self, "_setup_handles", [])):
+            kind = type(handle).__name__
+            if kind == "Subscription":
+                self.destroy_subscription(handle)
+            elif kind == "Timer":
+                self.destroy_timer(handle)
+            elif kind == "Service":
+                self.destroy_service(handle)
+        self._setup_handles = []
+        self._configured = False
+
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._setup_handles = []
+        self._configured = True
         try:
             self.on_setup()
         except QsatPatError as exc:
             self._last_error = str(exc)
             self.get_logger().error(f"configure failed: {exc}")
+            self._release_setup_handles()
             return TransitionCallbackReturn.FAILURE
         return TransitionCallbackReturn.SUCCESS
 
@@ -294,17 +327,20 @@ class QsatPatNode(LifecycleNode):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release_setup_handles()
         self.on_teardown()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active = False
+        self._release_setup_handles()
         self.on_teardown()
         return TransitionCallbackReturn.SUCCESS
 
     def destroy_node(self) -> None:
         """Release resources (also when no lifecycle shutdown transition ran) and destroy."""
         self._active = False
+        self._release_setup_handles()
         self.on_teardown()
         super().destroy_node()
 
