@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from qsat_pat.commands.track import px_config  # noqa: E402
-from qsat_pat.core.estimation import LosTracker  # noqa: E402
+from qsat_pat.core.estimation import LosTracker, fit_pass_trajectory  # noqa: E402
 
 
 def scenario(steps: int, seed: int = 1) -> tuple[np.ndarray, list]:
@@ -66,13 +66,34 @@ def bench(model: str, steps: int, repeats: int) -> dict:
             "predict_to_us": round(pred, 2), "steps": steps, "repeats": repeats}
 
 
+def bench_pass_fit(points: int, repeats: int = 5) -> dict:
+    """Cost of one pass-model fit (done once per coasting episode) [ms]."""
+    rng = np.random.default_rng(2)
+    t = np.linspace(0.0, 120.0, points)
+    z = np.c_[2660 + 300 * np.arctan((t - 60) / 16), 1075 - 250 * np.arctan((t - 60) / 16)]
+    z = z + rng.normal(0, 1.0, z.shape)
+    out = {}
+    for name, kw in (("known_geometry", {"tca_s": 60.0, "tau_s": 16.0}),
+                     ("map_refined", {"tca_s": 61.0, "tau_s": 17.0, "tca_std_s": 3.0, "tau_rel_std": 0.15}),
+                     ("free_timing", {})):
+        ms = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fit_pass_trajectory(t, z, robust_scale=3.0, **kw)
+            ms.append((time.perf_counter() - t0) * 1e3)
+        out[name + "_ms"] = round(float(np.median(ms)), 3)
+    out["points"] = points
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "estimation.json"))
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args(argv)
-    res = {"models": {m: bench(m, args.steps, args.repeats) for m in ("cv", "ca", "cj", "imm")}}
+    res = {"models": {m: bench(m, args.steps, args.repeats) for m in ("cv", "ca", "cj", "imm")},
+           "pass_fit": [bench_pass_fit(n) for n in (500, 2000, 8000)]}
     try:
         load = os.getloadavg()
     except OSError:

@@ -12,6 +12,7 @@ import argparse
 import csv
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,32 @@ DEFAULT_Q_GRID = {
     "imm": (0.1, 1.0, 10.0),
 }
 DEFAULT_STD_GRID = (0.5, 1.0, 2.0, 5.0)
+
+#: Pass geometry of York's emulated S-curve passes, as fractions of the pass duration T in the
+#: file name (``_T<sec>s``): the zenith (time of closest approach) at T/2 (how their emulator
+#: defines the horizon -> zenith -> horizon pass), and ``tau = d_min / v`` = 0.133 T.  Both were
+#: calibrated on the eight ``cj_clean_*`` passes (no blockage, so not part of the re-acquisition
+#: metric) by fitting :func:`qsat_pat.core.estimation.fit_pass_trajectory` with TCA and tau
+#: free: median TCA/T = 0.497 (range 0.49-0.54), tau/T = 0.133 (0.124-0.170);
+#: test_estimation_york re-derives them.  They stand in for the ephemeris a real station has.
+YORK_TCA_FRACTION = 0.5
+YORK_TAU_FRACTION = 0.133
+#: Gaps from the last measurement before to the first after of at least this long are
+#: blockages (York's "breaks"); shorter ones are missed detections (1-4 frames, < 0.34 s, in the
+#: low-power noise logs).  No gap in York's passes lies between 0.34 s and 2.27 s.
+BLOCKAGE_MIN_S = 1.0
+
+
+def york_pass_geometry(path: str | Path) -> tuple[float, float] | None:
+    """(TCA, tau) [s] of a York pass log from the duration ``_T<sec>s`` in its name, else None.
+
+    See :data:`YORK_TCA_FRACTION` and :data:`YORK_TAU_FRACTION`.
+    """
+    m = re.search(r"_T(\d+(?:\.\d+)?)s(?:\.csv)?$", Path(path).name)
+    if m is None:
+        return None
+    duration_s = float(m.group(1))
+    return YORK_TCA_FRACTION * duration_s, YORK_TAU_FRACTION * duration_s
 
 
 @dataclass(frozen=True)
@@ -117,9 +144,21 @@ def _config_from_args(args) -> tuple[TrackerConfig, np.ndarray | None, YorkLog]:
     return px_config(args.model, **over), learner, log
 
 
+def _geometry_from_args(args) -> tuple[float | None, float | None]:
+    if args.no_ephemeris:
+        return None, None
+    if args.tca_s is not None or args.tau_s is not None:
+        if args.tca_s is None or args.tau_s is None:
+            raise EstimationError("--tca-s and --tau-s go together (the pass geometry from the ephemeris)")
+        return args.tca_s, args.tau_s
+    geo = york_pass_geometry(args.input)
+    return (None, None) if geo is None else geo
+
+
 def _cmd_replay(args) -> int:
     cfg, learner, log = _config_from_args(args)
-    res = replay(log.time_s, log.measured_px, cfg, learner=learner)
+    tca_s, tau_s = _geometry_from_args(args)
+    res = replay(log.time_s, log.measured_px, cfg, learner=learner, tca_s=tca_s, tau_s=tau_s)
     out = Path(args.out)
     try:
         fh = out.open("w", newline="")
@@ -135,7 +174,7 @@ def _cmd_replay(args) -> int:
     trk = res.tracker
     summary = {"rows": int(res.time_s.shape[0]), "accepted": int(res.accepted.sum()),
                "rejected": trk.n_rejected, "tentative_dropped": trk.n_tentative_dropped,
-               "model": cfg.model, "out": str(out)}
+               "model": cfg.model, "tca_s": tca_s, "tau_s": tau_s, "out": str(out)}
     print(json.dumps(summary))
     return 0
 
@@ -183,6 +222,11 @@ def register(subparsers) -> None:
     r.add_argument("--measurement-std", type=float, default=None,
                    help="measurement std [px] (default: learnt online from frame-to-frame differences)")
     r.add_argument("--no-learn-r", action="store_true", help="use the default 1 px measurement std")
+    r.add_argument("--tca-s", type=float, default=None,
+                   help="time of closest approach of the pass [s] (ephemeris-aided pass model; with --tau-s)")
+    r.add_argument("--tau-s", type=float, default=None, help="pass time scale d_min / v [s] (with --tca-s)")
+    r.add_argument("--no-ephemeris", action="store_true",
+                   help="no pass geometry (default: from --tca-s/--tau-s, else from York's _T<sec>s file name)")
     r.set_defaults(func=_cmd_replay)
 
     t = sub.add_parser("tune", help="grid search of Q and R minimising the RMS prediction error (seed 002 §II.5)")

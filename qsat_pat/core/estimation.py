@@ -53,6 +53,16 @@ Beyond seed 002
   with ``coast_decay_s`` (Singer model), so a long blockage does not extrapolate a cubic.
 * :class:`NoiseLearner`: measurement noise learnt online from frame-to-frame differences
   (York's "noise" logs switch a ~25 px jitter on mid-pass).
+* Ephemeris-aided pass model (``pass_model``, :class:`PassTrajectory`): a ground station
+  knows from its orbit prediction when the satellite passes closest (TCA) and the pass's
+  time scale ``tau = d_min / v``; the line of sight of such a pass is
+  ``offset + gain * atan((t - TCA) / tau)``, whose acceleration reverses at the zenith (what
+  seed 002 §II.6 emulates by flipping the sign of the acceleration states by hand).  While
+  coasting, the filter's own prediction and the pass model's (fitted to the past
+  measurements only, offset anchored at the last one) are fused per axis with weights from
+  the filter's growing position variance and ``pass_model_std_rad``: short dropouts follow
+  the filter, long blockages the pass.  Given with
+  :meth:`LosTracker.set_time_of_closest_approach`; without it the filters coast alone.
 
 References
 ----------
@@ -85,6 +95,7 @@ __all__ = [
     "STATE_DIM",
     "YORK_PX_CONFIG",
     "ActuatorPointing",
+    "PassTrajectory",
     "CameraGeometry",
     "MotionModel",
     "StepStatus",
@@ -98,6 +109,7 @@ __all__ = [
     "compose_line_of_sight",
     "estimate_measurement_cov",
     "find_gaps",
+    "fit_pass_trajectory",
     "prediction_cost",
     "reacquisition_errors",
     "spurious_mask",
@@ -301,6 +313,26 @@ class TrackerConfig(ConfigBase):
                                         min_value=1.0, max_value=1e9)
     imm_stay_probability: float = param(0.98, "IMM: probability of staying in the same model per step",
                                         min_value=0.0, max_value=1.0 - 1e-9)
+    pass_model: bool = param(False, "while coasting, fuse the filter's prediction with a satellite-pass "
+                             "line-of-sight model (PassTrajectory) fitted to the measurements applied so far; "
+                             "needs the pass geometry (LosTracker.set_time_of_closest_approach)")
+    pass_min_span_s: float = param(5.0, "pass model: shortest span of applied measurements before it is used",
+                                   unit="s", min_value=0.0, max_value=1e6)
+    pass_min_points: int = param(50, "pass model: fewest applied measurements before it is used",
+                                 min_value=8, max_value=10**7)
+    pass_max_points: int = param(2000, "pass model: longer histories are decimated to this many points for the fit",
+                                 min_value=8, max_value=10**7)
+    pass_model_std_rad: float = param(5e-5, "pass model: standard deviation of its prediction per axis; while "
+                                      "coasting the filter's own prediction and the model's are fused with "
+                                      "weights from this and the filter's growing covariance (0 = model only)",
+                                      unit="rad", min_value=0.0, max_value=1e9)
+    pass_tca_std_s: float = param(0.0, "pass model: uncertainty of the ephemeris TCA; > 0 (with "
+                                  "pass_tau_rel_std) lets the measurements refine TCA and tau (MAP)",
+                                  unit="s", min_value=0.0, max_value=1e6)
+    pass_tau_rel_std: float = param(0.0, "pass model: relative uncertainty of the ephemeris tau = d_min / v",
+                                    min_value=0.0, max_value=10.0)
+    pass_robust_scale: float = param(3e-5, "pass model: residual above which the robust fit down-weights a point",
+                                     unit="rad", min_value=1e-12, max_value=1e9)
 
     @property
     def motion_model(self) -> MotionModel:
@@ -319,9 +351,12 @@ class TrackerConfig(ConfigBase):
 #: Settings for replaying York's pixel logs (px, px/s, ...): measurement std 1 px (the
 #: replay normally learns R per file with estimate_measurement_cov), q_cv = 1 px^2/s^3,
 #: q_ca = 1e-2 px^2/s^5, q_cj = 1e-5 px^2/s^7 (chosen by the grid searches in the report of
-#: issue 3 over York's passes: best re-acquisition errors of each single model).
+#: issue 3 over York's passes: best re-acquisition errors of each single model); the pass
+#: model on (used only when the pass geometry is given), its prediction std 5 px, robust
+#: fit scale 3 px.
 YORK_PX_CONFIG = dict(measurement_std_rad=1.0, q_cv=1.0, q_ca=1e-2, q_cj=1e-5, init_rate_std_radps=50.0,
-                      init_acc_std_radps2=5.0, init_jerk_std_radps3=0.5)
+                      init_acc_std_radps2=5.0, init_jerk_std_radps3=0.5, pass_model=True, pass_model_std_rad=5.0,
+                      pass_robust_scale=3.0)
 
 
 # --------------------------------------------------------------------------- results
@@ -429,7 +464,41 @@ class LosTracker:
         self.dim_x = STATE_DIM[self.model]
         self._gate = self.config.gate_nis()
         self._confirm_nis = self.config.confirm_sigma**2
+        self._tca_s: float | None = None
+        self._tau_s: float | None = None
         self.reset()
+
+    def set_time_of_closest_approach(self, tca_s: float | None, tau_s: float | None = None) -> None:
+        """Tell the tracker the pass geometry from the ephemeris (ephemeris-aided mode).
+
+        An optical ground station knows the time of closest approach (TCA) of a pass, and
+        ``tau_s = d_min / v`` (minimum slant range over speed), from its orbit prediction
+        (the ephemeris node).  With both, the pass model (``config.pass_model``, see
+        :class:`PassTrajectory`) fits only the pass's image on the camera (offset and
+        gain, linear; TCA and tau are refined too if ``pass_tca_std_s`` and
+        ``pass_tau_rel_std`` are > 0).  The tracker uses the pass model only when both are
+        given (see :meth:`pass_trajectory`).  ``None`` forgets them.
+
+        Raises
+        ------
+        EstimationError
+            ``tca_s`` not finite, ``tau_s`` not finite and > 0, or ``tau_s`` without ``tca_s``.
+        """
+        self._coast_anchor = None
+        if tca_s is None:
+            if tau_s is not None:
+                raise EstimationError("tau_s needs tca_s: give the time of closest approach too")
+            self._tca_s = self._tau_s = None
+            return
+        v = float(np.asarray(tca_s, dtype=float))
+        if not math.isfinite(v):
+            raise EstimationError(f"time of closest approach {tca_s!r} s must be finite (or None if unknown)")
+        tau = None
+        if tau_s is not None:
+            tau = float(np.asarray(tau_s, dtype=float))
+            if not (math.isfinite(tau) and tau > 0.0):
+                raise EstimationError(f"tau_s = {tau_s!r} s (min range / speed) must be finite and > 0")
+        self._tca_s, self._tau_s = v, tau
 
     # ---- construction helpers
     def reset(self) -> None:
@@ -443,6 +512,11 @@ class LosTracker:
         self.n_tentative_dropped = 0
         self._nis_mean = 2.0
         self._q_scale = 1.0
+        self._hist_t: list[float] = []
+        self._hist_z: list[np.ndarray] = []
+        self._coast_anchor = None
+        self._last_post: np.ndarray | None = None
+        self.n_pass_fits = 0
         self._estimator = self._new_estimator()
 
     def _new_estimator(self):
@@ -694,8 +768,9 @@ class LosTracker:
         self._predict(est, dt)
         self._t = t
         if zz is None:
-            xp, pp = self._state_of(est)
             self._decay(est, dt)
+            self._pass_coast(est, t, dt)
+            xp, pp = self._state_of(est)
             return self._result(t, StepStatus.NO_MEASUREMENT, xp[:2], pp[:2, :2], math.nan)
         zp, pp, nis = self._innovation(est, zz, r)
         self._adapt_q(nis)
@@ -712,6 +787,7 @@ class LosTracker:
             self.n_rejected += 1
             self._tentative = (t, zz, r, self._relock_trial(est, zz, r))
             self._decay(est, dt)
+            self._pass_coast(est, t, dt)
             return self._result(t, StepStatus.REJECTED, zp, pp, nis)
         gap = t - self._t_meas
         if gap > self.config.reacquire_after_s:
@@ -719,9 +795,12 @@ class LosTracker:
             self._update(trial, zz, r)
             self._tentative = (t, zz, r, trial)
             self._decay(est, dt)
+            self._pass_coast(est, t, dt)
             return self._result(t, StepStatus.TENTATIVE, zp, pp, nis)
         self._update(est, zz, r)
         self._t_meas = t
+        self._remember(t, zz)
+        self._last_post = self._state_of(est)[0][:2]
         self.n_accepted += 1
         return self._result(t, StepStatus.ACCEPTED, zp, pp, nis)
 
@@ -784,14 +863,105 @@ class LosTracker:
         p = sum(wi * (pi + np.outer(xi - x, xi - x)) for wi, xi, pi in zip(w, xs, ps))
         return x, p
 
+    def _remember(self, t: float, z: np.ndarray) -> None:
+        """Keep an applied measurement for the pass model; a new one ends the coast."""
+        self._coast_anchor = None
+        if self.config.pass_model:
+            self._hist_t.append(float(t))
+            self._hist_z.append(np.asarray(z, float).copy())
+            if len(self._hist_t) > 4 * self.config.pass_max_points:  # bounded memory: thin evenly
+                self._hist_t = self._hist_t[::2]
+                self._hist_z = self._hist_z[::2]
+
+    def pass_trajectory(self) -> PassTrajectory | None:
+        """The pass model fitted to the measurements applied so far (None if not usable).
+
+        Uses only the past (causal) and the pass geometry (TCA and ``tau_s``) given by
+        :meth:`set_time_of_closest_approach`; without both it returns None: before the
+        zenith the pass's timing cannot be told from its shape (a fit with a free
+        ``tau_s`` collapses onto ``c + k / (tca - t)`` and diverges at the TCA), so the
+        model is only used ephemeris-aided.
+        """
+        cfg = self.config
+        n = len(self._hist_t)
+        if self._tca_s is None or self._tau_s is None:
+            return None
+        if n < max(cfg.pass_min_points, 8) or self._hist_t[-1] - self._hist_t[0] < cfg.pass_min_span_s:
+            return None
+        t = np.asarray(self._hist_t)
+        z = np.asarray(self._hist_z)
+        try:
+            fit = fit_pass_trajectory(t, z, self._tca_s, cfg.pass_max_points, cfg.pass_robust_scale, self._tau_s,
+                                      cfg.pass_tca_std_s, cfg.pass_tau_rel_std)
+        except EstimationError:
+            return None
+        self.n_pass_fits += 1
+        return fit if math.isfinite(fit.rms) else None
+
+    def _pass_coast(self, est, t: float, dt: float) -> None:
+        """While coasting, set the kinematic states from the pass model (``config.pass_model``).
+
+        At the first coasting step after a measurement the pass model is fitted to the
+        applied measurements (only the past) and the filter's offset from it at the last
+        measurement is frozen (the local pointing bias the pass model does not know); then
+        every coasting step fuses, per axis, the filter's own coasting prediction (run on
+        a copy from the last measurement) with the model's position + offset, rate,
+        acceleration and jerk (as many as the filter has), weighted by the filter's
+        position variance ``v`` against ``pass_model_std_rad**2 = s2``: ``w = v / (v + s2)``,
+        with ``v`` raised to ``disagreement**2 - s2`` when the two differ by more than the
+        variances allow (covariance matching).  The covariance keeps growing with the
+        filter's own ``Q`` so the gate still widens.  A model that cannot be fitted (too
+        few or too short measurements) leaves the filter's own prediction in place.
+
+        References
+        ----------
+        seed 002 §II.6 (which instead flips the sign of the acceleration at the zenith).
+        """
+        if not self.config.pass_model:
+            return
+        if self._coast_anchor is None:
+            fit = self.pass_trajectory()
+            if fit is None or self._t_meas is None:
+                self._coast_anchor = False
+            else:
+                x_last = np.asarray(self._hist_z[-1], float) if self._last_post is None else self._last_post
+                self._coast_anchor = (fit, x_last - fit.position(self._t_meas), copy.deepcopy(est))
+        elif self._coast_anchor is not False:
+            pure = self._coast_anchor[2]
+            self._predict(pure, dt)
+            self._decay(pure, dt)
+        if self._coast_anchor is False:
+            return
+        fit, offset, pure = self._coast_anchor
+        d = fit.derivatives(t, 4)
+        d[0] = d[0] + offset
+        xk, pk = self._state_of(pure)
+        s2 = self.config.pass_model_std_rad**2
+        # covariance matching: where the two predictions disagree by more than their stated
+        # variances allow, the filter's (an extrapolated polynomial) is taken to be as wrong
+        # as the disagreement shows (Bar-Shalom et al. (2001) §11.2)
+        var_kf = np.maximum(np.diag(pk)[:2], (d[0] - xk[:2]) ** 2 - s2)
+        w = var_kf / (var_kf + s2) if s2 > 0 else np.ones(2)
+        kfs = list(est.filters) if isinstance(est, IMMEstimator) else [est]
+        for kf in kfs:
+            x = np.asarray(kf.x, float).reshape(-1).copy()
+            for k in range(min(x.shape[0] // 2, 4)):
+                x[2 * k:2 * k + 2] = xk[2 * k:2 * k + 2] + w * (d[k] - xk[2 * k:2 * k + 2])
+            kf.x = x
+        if isinstance(est, IMMEstimator):
+            est._compute_state_estimate()
+
     def _commit_tentative(self, t: float, z: np.ndarray, r: np.ndarray) -> None:
-        t0, _, _, trial = self._tentative
+        t0, z0, _, trial = self._tentative
         self._predict(trial, t - t0)
         self._update(trial, z, r)
         self._estimator = trial
         self._tentative = None
         self._has_track = True
         self._t_meas = t
+        self._remember(t0, z0)
+        self._remember(t, z)
+        self._last_post = self._state_of(trial)[0][:2]
         self.n_accepted += 2
 
     def _result(self, t, status, prior_xy, prior_cov, nis) -> TrackStep:
@@ -832,6 +1002,201 @@ class LosTracker:
             raise EstimationError(f"prediction time {stamp_s!r} s must be finite and not before {self._t!r} s")
         x, p = self._peek(self._estimator, t - self._t)
         return x[:2], p[:2, :2]
+
+
+# --------------------------------------------------------------------------- satellite-pass trajectory
+@dataclass(frozen=True)
+class PassTrajectory:
+    """Line of sight of a straight-line satellite pass, as seen by a fixed station.
+
+    Near its time of closest approach (TCA) a satellite on a circular orbit moves on a
+    nearly straight line at nearly constant speed ``v``; the angle swept along the track
+    as seen from the station is ``theta(t) = atan((t - tca_s) / tau_s)`` with
+    ``tau_s = d_min / v`` (minimum slant range over ground-relative speed).  The camera
+    (or composed line-of-sight) coordinates are affine in that angle::
+
+        xy(t) = offset + gain * atan((t - tca_s) / tau_s)
+
+    so the line-of-sight rate peaks at the TCA (the zenith of an overhead pass) and the
+    acceleration changes sign there: the "horizon -> zenith -> horizon" S-curve of seed 002
+    §II.4 and §II.6, whose hand-made sign flip of the acceleration at the zenith this
+    model makes unnecessary.
+
+    Attributes
+    ----------
+    tca_s : float
+        Time of closest approach [s] (same time base as the measurements).
+    tau_s : float
+        ``d_min / v`` [s] (> 0); the LOS rate at TCA is ``gain / tau_s``.
+    offset : numpy.ndarray, shape (2,)
+        Line of sight at TCA [rad or px].
+    gain : numpy.ndarray, shape (2,)
+        Line of sight per radian of along-track angle [rad/rad or px/rad].
+    rms : float
+        RMS residual of the fit [rad or px].
+    n_points : int
+        Measurements used.
+
+    References
+    ----------
+    seed 002 §II.4 and §II.6 (the S-curve pass and the acceleration sign flip at the zenith).
+    """
+
+    tca_s: float
+    tau_s: float
+    offset: np.ndarray
+    gain: np.ndarray
+    rms: float
+    n_points: int
+
+    def derivatives(self, stamp_s: float, order: int = 4) -> np.ndarray:
+        """Position and its first ``order - 1`` time derivatives at ``stamp_s``.
+
+        Returns
+        -------
+        numpy.ndarray, shape (order, 2)
+            Rows: position, rate, acceleration, jerk (as many as ``order``, 1..4).
+        """
+        u = (float(stamp_s) - self.tca_s) / self.tau_s
+        w = 1.0 + u * u
+        tau = self.tau_s
+        d = [math.atan(u), 1.0 / (tau * w), -2.0 * u / (tau**2 * w**2), (6.0 * u * u - 2.0) / (tau**3 * w**3)]
+        out = np.empty((int(order), 2))
+        out[0] = self.offset + self.gain * d[0]
+        for k in range(1, int(order)):
+            out[k] = self.gain * d[k]
+        return out
+
+    def position(self, stamp_s) -> np.ndarray:
+        """Line of sight at ``stamp_s`` (scalar -> shape (2,), array (N,) -> (N, 2))."""
+        t = np.asarray(stamp_s, float)
+        th = np.arctan((t - self.tca_s) / self.tau_s)
+        return self.offset + np.multiply.outer(th, self.gain)
+
+
+def _pass_linear(t: np.ndarray, z: np.ndarray, tca: float, tau: float):
+    """Least-squares offset/gain for given (tca, tau) (variable projection)."""
+    a = np.stack([np.ones_like(t), np.arctan((t - tca) / tau)], axis=1)
+    coef, *_ = np.linalg.lstsq(a, z, rcond=None)
+    return coef, z - a @ coef
+
+
+def fit_pass_trajectory(times_s: np.ndarray, xy: np.ndarray, tca_s: float | None = None,
+                        max_points: int = 2000, robust_scale: float = 3.0,
+                        tau_s: float | None = None, tca_std_s: float = 0.0,
+                        tau_rel_std: float = 0.0) -> PassTrajectory:
+    """Fit :class:`PassTrajectory` to measurements (causal use: pass only the past).
+
+    ``offset`` and ``gain`` are linear and solved by least squares for every trial
+    ``(tca_s, tau_s)`` (variable projection); ``tau_s`` (and ``tca_s`` when it is not given)
+    are found by a coarse grid then a robust (soft-L1, scale ``robust_scale``) nonlinear
+    least-squares refinement.  With ``tca_s`` given (ephemeris-aided: the station knows
+    the time of closest approach from its orbit prediction) only ``tau_s`` is searched,
+    which makes the fit well conditioned from early in the pass.
+
+    Parameters
+    ----------
+    times_s : array_like, shape (N,)
+        Measurement times [s], N >= 8.
+    xy : array_like, shape (N, 2)
+        Measured line of sight [rad or px]; finite.
+    tca_s : float, optional
+        Known time of closest approach [s].
+    tau_s : float, optional
+        Known ``d_min / v`` [s] (with ``tca_s``: the whole pass geometry is known from the
+        ephemeris and only ``offset`` and ``gain``, the pointing bias and the camera's
+        scale and orientation, are fitted, linearly).
+    tca_std_s, tau_rel_std : float
+        With ``tca_s`` and ``tau_s`` given and these > 0, the ephemeris values are priors
+        (standard deviations [s] and relative) and TCA and tau are refined by maximum a
+        posteriori: once the measurements span the zenith they tell its time; before, the
+        prior holds the fit (the data are thinned to 200 points for this step, as the
+        residuals of a real pass are correlated, not white).
+    max_points : int
+        Longer histories are decimated evenly to this many points.
+    robust_scale : float
+        Residual beyond which the soft-L1 loss down-weights a point [units of xy].
+
+    Returns
+    -------
+    PassTrajectory
+
+    Raises
+    ------
+    EstimationError
+        Fewer than 8 points, non-finite input, or a time span of zero.
+
+    References
+    ----------
+    seed 002 §II.4 and §II.6.
+    """
+    from scipy.optimize import least_squares
+
+    t = np.asarray(times_s, float).reshape(-1)
+    z = np.asarray(xy, float).reshape(-1, 2)
+    if t.shape[0] != z.shape[0] or t.shape[0] < 8:
+        raise EstimationError(f"fit_pass_trajectory needs >= 8 matching points, got {t.shape[0]} times "
+                              f"and {z.shape[0]} positions")
+    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(z))):
+        raise EstimationError("fit_pass_trajectory needs finite times and positions")
+    if t.shape[0] > max_points:
+        idx = np.unique(np.linspace(0, t.shape[0] - 1, int(max_points)).round().astype(int))
+        t, z = t[idx], z[idx]
+    span = float(t[-1] - t[0])
+    if not span > 0.0:
+        raise EstimationError("fit_pass_trajectory needs measurements spread over time")
+    t_ref = float(t[-1])
+    known = tca_s is not None and math.isfinite(float(tca_s))
+    if known and tau_s is not None:
+        if not (math.isfinite(float(tau_s)) and float(tau_s) > 0):
+            raise EstimationError(f"tau_s = {tau_s!r} s must be finite and > 0")
+        w = np.ones(t.shape[0])
+        coef, r = _pass_linear(t, z, float(tca_s), float(tau_s))
+        for _ in range(3):  # iteratively reweighted least squares with the soft-L1 weights
+            w = 1.0 / np.sqrt(np.sqrt(1.0 + np.sum(r**2, axis=1) / robust_scale**2))
+            a = np.stack([np.ones_like(t), np.arctan((t - float(tca_s)) / float(tau_s))], axis=1)
+            coef, *_ = np.linalg.lstsq(a * w[:, None], z * w[:, None], rcond=None)
+            r = z - a @ coef
+        rms = float(np.sqrt(np.mean(np.sum(r**2, axis=1))))
+        if tca_std_s > 0.0 and tau_rel_std > 0.0:
+            tc0, lt0 = float(tca_s), math.log(float(tau_s))
+            sig = max(rms / math.sqrt(2.0), 1e-12)
+            sub = np.unique(np.linspace(0, t.shape[0] - 1, min(200, t.shape[0])).round().astype(int))
+            ts, zs = t[sub], z[sub]
+
+            def resid_map(p):
+                data = _pass_linear(ts, zs, p[0], math.exp(p[1]))[1].ravel() / sig
+                return np.concatenate([data, [(p[0] - tc0) / tca_std_s, (p[1] - lt0) / tau_rel_std]])
+
+            sol = least_squares(resid_map, [tc0, lt0], loss="soft_l1", f_scale=3.0,
+                                bounds=([tc0 - 5 * tca_std_s, lt0 - 5 * tau_rel_std],
+                                        [tc0 + 5 * tca_std_s, lt0 + 5 * tau_rel_std]))
+            return fit_pass_trajectory(t, z, float(sol.x[0]), max_points, robust_scale, math.exp(sol.x[1]))
+        return PassTrajectory(float(tca_s), float(tau_s), coef[0].copy(), coef[1].copy(), rms, int(t.shape[0]))
+    taus = span * np.logspace(-1.5, 1.5, 13)
+    tcas = [float(tca_s)] if known else list(t_ref + span * np.linspace(-1.0, 2.0, 16))
+    best = None
+    for tc in tcas:
+        for tau in taus:
+            cost = float(np.sum(_pass_linear(t, z, tc, tau)[1] ** 2))
+            if best is None or cost < best[0]:
+                best = (cost, tc, tau)
+    _, tc0, tau0 = best
+    lo, hi = math.log(span * 10**-2.5), math.log(span * 10**2.5)
+
+    def resid(p):
+        tc = float(tca_s) if known else p[1]
+        return _pass_linear(t, z, tc, math.exp(p[0]))[1].ravel()
+
+    p0 = [math.log(tau0)] if known else [math.log(tau0), tc0]
+    lb = [lo] if known else [lo, t_ref - 10 * span]
+    ub = [hi] if known else [hi, t_ref + 10 * span]
+    sol = least_squares(resid, p0, bounds=(lb, ub), loss="soft_l1", f_scale=float(robust_scale))
+    tau = math.exp(sol.x[0])
+    tc = float(tca_s) if known else float(sol.x[1])
+    coef, r = _pass_linear(t, z, tc, tau)
+    rms = float(np.sqrt(np.mean(np.sum(r**2, axis=1))))
+    return PassTrajectory(tc, tau, coef[0].copy(), coef[1].copy(), rms, int(t.shape[0]))
 
 
 # --------------------------------------------------------------------------- line of sight
@@ -1088,7 +1453,8 @@ class NoiseLearner:
 
 
 def replay(times_s: Iterable[float], measurements: np.ndarray, config: TrackerConfig,
-           r_cov: np.ndarray | None = None, learner: NoiseLearner | None = None) -> ReplayResult:
+           r_cov: np.ndarray | None = None, learner: NoiseLearner | None = None,
+           tca_s: float | None = None, tau_s: float | None = None) -> ReplayResult:
     """Run a tracker over a logged sequence (NaN rows = no detection).
 
     Parameters
@@ -1104,6 +1470,9 @@ def replay(times_s: Iterable[float], measurements: np.ndarray, config: TrackerCo
     learner : NoiseLearner, optional
         Learns the measurement covariance online; each row uses what it learnt from the
         rows before (overrides ``r_cov``).
+    tca_s, tau_s : float, optional
+        Time of closest approach of the pass and ``d_min / v`` [s], given to
+        :meth:`LosTracker.set_time_of_closest_approach` (ephemeris-aided pass model).
 
     Returns
     -------
@@ -1119,6 +1488,7 @@ def replay(times_s: Iterable[float], measurements: np.ndarray, config: TrackerCo
     if z.ndim != 2 or z.shape[1] != 2 or z.shape[0] != t.shape[0]:
         raise EstimationError(f"measurements of shape {z.shape} do not match {t.shape[0]} time stamps (need (N, 2))")
     trk = LosTracker(config)
+    trk.set_time_of_closest_approach(tca_s, tau_s)
     n = t.shape[0]
     prior = np.full((n, 2), np.nan)
     post = np.full((n, 2), np.nan)
