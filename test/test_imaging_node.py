@@ -34,7 +34,7 @@ def _image(frame, encoding, stamp_s=0.0, bigendian=False):
 
 def test_image_to_array_roundtrip_and_errors():
     from qsat_pat.core.errors import ImagingError
-    from qsat_pat.nodes.beacon_imaging import image_to_array
+    from qsat_pat.nodes.convert import image_to_array
 
     frame = np.arange(12 * 10, dtype=np.uint16).reshape(12, 10) * 300
     for big in (False, True):

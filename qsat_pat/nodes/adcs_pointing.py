@@ -70,8 +70,7 @@ from qsat_pat.core.params import param
 from qsat_pat.core.safety import angular_separation_rad
 from qsat_pat.core.sun import sun_position_teme_m
 from qsat_pat.msg import ActuatorState, AdcsState, EphemerisState, PointingCommand
-from qsat_pat.nodes.convert import s_to_stamp, stamp_to_s
-from qsat_pat.nodes.fsm_controller import command_to_msg, state_to_msg
+from qsat_pat.nodes.convert import actuator_state_to_msg, pointing_command_to_msg, s_to_stamp, stamp_to_s
 from qsat_pat.nodes.pattern import Qos, QsatPatNode, make_main
 
 #: AdcsState stamps further than this from the node clock are replaced by the receive time [s].
@@ -300,9 +299,9 @@ class AdcsPointingNode(QsatPatNode):
         if res.holding:
             self.count("holding_ticks")
         self.last = res
-        self.target_pub.publish(command_to_msg(res.command))
+        self.target_pub.publish(pointing_command_to_msg(res.command))
         self.count("targets")
-        self.state_pub.publish(state_to_msg(self._state(now, res)))
+        self.state_pub.publish(actuator_state_to_msg(self._state(now, res)))
 
     def _ogs_ephemeris(self, now: float, orbit, tgt, sun) -> EphemerisState:
         """The station seen from the satellite, LVLH angles (the space side's ``EphemerisState``)."""

@@ -38,17 +38,14 @@ from qsat_pat.core.errors import ImagingError
 from qsat_pat.core.imaging import (
     BeaconImager,
     Calibration,
-    CentroidResult,
     ImagingConfig,
     build_master_dark,
     load_frame,
 )
 from qsat_pat.core.params import param
 from qsat_pat.msg import BeaconCentroid
+from qsat_pat.nodes.convert import centroid_to_msg, image_to_array
 from qsat_pat.nodes.pattern import Qos, QsatPatNode, make_main
-
-#: Image encodings accepted, with their numpy dtype.
-ENCODINGS = {"mono8": np.uint8, "8UC1": np.uint8, "mono16": np.uint16, "16UC1": np.uint16}
 
 
 @dataclass(frozen=True)
@@ -67,63 +64,6 @@ class BeaconImagingConfig(ImagingConfig):
                                "false = best effort, as a live camera stream", read_only=True)
     queue_depth: int = param(5, "keep-last queue of the image subscription (and at least that of "
                              "beacon_centroid)", unit="messages", min_value=1, max_value=100000, read_only=True)
-
-
-def image_to_array(msg: Image) -> np.ndarray:
-    """``sensor_msgs/Image`` (mono8/mono16/8UC1/16UC1) -> 2-D uint8/uint16 array (a copy).
-
-    Raises
-    ------
-    ImagingError
-        Unsupported encoding or data size inconsistent with height, width and step.
-    """
-    dtype = ENCODINGS.get(msg.encoding)
-    if dtype is None:
-        raise ImagingError(f"image encoding {msg.encoding!r} is not supported; use one of {sorted(ENCODINGS)}")
-    height, width, step = int(msg.height), int(msg.width), int(msg.step)
-    itemsize = np.dtype(dtype).itemsize
-    if height < 1 or width < 1:
-        raise ImagingError(f"image is {width}x{height} px (empty)")
-    if step < width * itemsize:
-        raise ImagingError(f"image step {step} B is shorter than a row ({width} px x {itemsize} B)")
-    try:
-        data = np.frombuffer(msg.data, dtype=np.uint8)  # array.array / bytes: no copy
-    except TypeError:
-        data = np.asarray(msg.data, dtype=np.uint8)
-    if data.size != step * height:
-        raise ImagingError(f"image data has {data.size} B, expected step*height = {step * height} B")
-    rows = data.reshape(height, step)[:, : width * itemsize]
-    endian = ">" if msg.is_bigendian else "<"
-    return np.ascontiguousarray(rows).view(np.dtype(dtype).newbyteorder(endian)).astype(dtype, copy=False).copy()
-
-
-def result_to_msg(result: CentroidResult, header, camera_id: str,
-                  out: BeaconCentroid | None = None) -> BeaconCentroid:
-    """Core :class:`CentroidResult` -> ``BeaconCentroid`` (same field names).
-
-    With ``out`` the fields are written into that message (reused between frames: a
-    publisher serializes the message at ``publish``, so one instance can be refilled).
-    """
-    f = result.as_message_fields()
-    msg = BeaconCentroid() if out is None else out
-    msg.header = header
-    msg.camera_id = camera_id
-    msg.method = f["method"]
-    msg.valid = f["valid"]
-    msg.reason = f["reason"]
-    msg.saturated = f["saturated"]
-    msg.x_px = f["x_px"]
-    msg.y_px = f["y_px"]
-    msg.covariance_px2 = f["covariance_px2"]
-    msg.signal_e = f["signal_e"]
-    msg.background_e = f["background_e"]
-    msg.peak_dn = f["peak_dn"]
-    msg.snr = f["snr"]
-    msg.spot_area_px = f["spot_area_px"]
-    x, y, w, h = f["roi"]
-    roi = msg.roi
-    roi.x_offset, roi.y_offset, roi.width, roi.height, roi.do_rectify = x, y, w, h, False
-    return msg
 
 
 class BeaconImagingNode(QsatPatNode):
@@ -222,7 +162,7 @@ class BeaconImagingNode(QsatPatNode):
             if self.misses >= self.config.roi_lost_frames:
                 self.last_xy_px = None
         self.count("frames")
-        self.pub.publish(result_to_msg(result, msg.header, self.config.camera_id, self.out_msg))
+        self.pub.publish(centroid_to_msg(result, msg.header, self.config.camera_id, self.out_msg))
         self.last = {"x_px": result.x_px, "y_px": result.y_px, "snr": result.snr,
                      "sigma_x_px": math.sqrt(result.covariance_px2[0, 0]) if result.valid else math.nan}
 

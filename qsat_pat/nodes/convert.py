@@ -1,4 +1,4 @@
-"""Conversions between ROS messages and core values (the one place nodes do this).
+"""Conversions between ROS messages and core values (the one place nodes do this, STYLE.md).
 
 Core code works in SI floats and numpy arrays with time in seconds; messages carry
 ``builtin_interfaces/Time`` stamps and fixed-size arrays.
@@ -6,9 +6,35 @@ Core code works in SI floats and numpy arrays with time in seconds; messages car
 
 from __future__ import annotations
 
+import array
+import dataclasses
 import math
+from typing import TYPE_CHECKING
 
+import numpy as np
 from builtin_interfaces.msg import Time
+from sensor_msgs.msg import Image
+
+from qsat_pat.core.errors import ImagingError
+from qsat_pat.msg import (
+    ActuatorState,
+    BeaconCentroid,
+    EphemerisState,
+    ModemStats,
+    PointingCommand,
+    TrackEstimate,
+)
+
+if TYPE_CHECKING:  # annotations only: a node imports just the core modules it uses
+    from qsat_pat.core.control import PointingCommand as CorePointingCommand
+    from qsat_pat.core.ephemeris import EphemerisState as CoreEphemerisState
+    from qsat_pat.core.estimation import ActuatorPointing, TrackStep
+    from qsat_pat.core.imaging import CentroidResult
+    from qsat_pat.core.modem import ModemStatsReport
+    from qsat_pat.core.modem.ranging import RangeEstimate
+
+#: Image encodings the beacon cameras may use -> pixel dtype.
+ENCODINGS = {"mono8": np.uint8, "8UC1": np.uint8, "mono16": np.uint16, "16UC1": np.uint16}
 
 
 def stamp_to_s(stamp: Time) -> float:
@@ -27,3 +53,156 @@ def s_to_stamp(t_s: float) -> Time:
 def ns_to_stamp(t_ns: int) -> Time:
     """Integer nanoseconds -> ``builtin_interfaces/Time``."""
     return Time(sec=t_ns // 1_000_000_000, nanosec=t_ns % 1_000_000_000)
+
+
+def image_to_array(msg: Image) -> np.ndarray:
+    """``sensor_msgs/Image`` (mono8/mono16/8UC1/16UC1) -> 2-D uint8/uint16 array (a copy).
+
+    Raises
+    ------
+    ImagingError
+        Unsupported encoding or data size inconsistent with height, width and step.
+    """
+    dtype = ENCODINGS.get(msg.encoding)
+    if dtype is None:
+        raise ImagingError(f"image encoding {msg.encoding!r} is not supported; use one of {sorted(ENCODINGS)}")
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    itemsize = np.dtype(dtype).itemsize
+    if height < 1 or width < 1:
+        raise ImagingError(f"image is {width}x{height} px (empty)")
+    if step < width * itemsize:
+        raise ImagingError(f"image step {step} B is shorter than a row ({width} px x {itemsize} B)")
+    try:
+        data = np.frombuffer(msg.data, dtype=np.uint8)  # array.array / bytes: no copy
+    except TypeError:
+        data = np.asarray(msg.data, dtype=np.uint8)
+    if data.size != step * height:
+        raise ImagingError(f"image data has {data.size} B, expected step*height = {step * height} B")
+    rows = data.reshape(height, step)[:, : width * itemsize]
+    endian = ">" if msg.is_bigendian else "<"
+    return np.ascontiguousarray(rows).view(np.dtype(dtype).newbyteorder(endian)).astype(dtype, copy=False).copy()
+
+
+def centroid_to_msg(result: CentroidResult, header, camera_id: str,
+                  out: BeaconCentroid | None = None) -> BeaconCentroid:
+    """Core :class:`CentroidResult` -> ``BeaconCentroid`` (same field names).
+
+    With ``out`` the fields are written into that message (reused between frames: a
+    publisher serializes the message at ``publish``, so one instance can be refilled).
+    """
+    f = result.as_message_fields()
+    msg = BeaconCentroid() if out is None else out
+    msg.header = header
+    msg.camera_id = camera_id
+    msg.method = f["method"]
+    msg.valid = f["valid"]
+    msg.reason = f["reason"]
+    msg.saturated = f["saturated"]
+    msg.x_px = f["x_px"]
+    msg.y_px = f["y_px"]
+    msg.covariance_px2 = f["covariance_px2"]
+    msg.signal_e = f["signal_e"]
+    msg.background_e = f["background_e"]
+    msg.peak_dn = f["peak_dn"]
+    msg.snr = f["snr"]
+    msg.spot_area_px = f["spot_area_px"]
+    x, y, w, h = f["roi"]
+    roi = msg.roi
+    roi.x_offset, roi.y_offset, roi.width, roi.height, roi.do_rectify = x, y, w, h, False
+    return msg
+
+
+def ephemeris_state_to_msg(state: CoreEphemerisState) -> EphemerisState:
+    """Core :class:`~qsat_pat.core.ephemeris.EphemerisState` -> ``qsat_pat/EphemerisState``."""
+    msg = EphemerisState()
+    msg.header.stamp = s_to_stamp(state.t_unix_s)
+    msg.target = state.target
+    for name in ("tle_age_s", "az_rad", "el_rad", "el_refracted_rad", "range_m", "az_rate_radps",
+                 "el_rate_radps", "range_rate_mps", "point_ahead_az_rad", "point_ahead_el_rad",
+                 "point_ahead_rad", "sun_separation_rad", "hwp_angle_rad"):
+        setattr(msg, name, float(getattr(state, name)))
+    msg.visible = bool(state.visible)
+    return msg
+
+
+def pointing_command_to_msg(cmd: CorePointingCommand) -> PointingCommand:
+    """Core :class:`~qsat_pat.core.control.PointingCommand` -> message (same field names)."""
+    msg = PointingCommand()
+    msg.header.stamp = s_to_stamp(max(cmd.t_s, 0.0))
+    msg.stage = int(cmd.stage)
+    msg.mode = int(cmd.mode)
+    msg.axis1_rad, msg.axis2_rad = cmd.axis1_rad, cmd.axis2_rad
+    msg.axis1_rate_radps, msg.axis2_rate_radps = cmd.axis1_rate_radps, cmd.axis2_rate_radps
+    msg.reason = cmd.reason
+    return msg
+
+
+def actuator_state_to_msg(st) -> ActuatorState:
+    """Core :class:`~qsat_pat.core.control.ActuatorState` -> message."""
+    msg = ActuatorState()
+    msg.header.stamp = s_to_stamp(max(st.t_s, 0.0))
+    msg.stage, msg.mode = int(st.stage), int(st.mode)
+    msg.axis1_rad, msg.axis2_rad = st.axis1_rad, st.axis2_rad
+    msg.axis1_rate_radps, msg.axis2_rate_radps = st.axis1_rate_radps, st.axis2_rate_radps
+    msg.at_limit, msg.holding, msg.fault = st.at_limit, st.holding, st.fault
+    msg.fault_reason = st.fault_reason
+    msg.command_age_s = st.command_age_s
+    return msg
+
+
+def actuator_from_msg(msg: ActuatorState, stamp_s: float) -> ActuatorPointing:
+    """``ActuatorState`` -> core :class:`ActuatorPointing` (EstimationError if non-finite)."""
+    from qsat_pat.core.estimation import ActuatorPointing
+
+    return ActuatorPointing(stamp_s=stamp_s, axis1_rad=msg.axis1_rad, axis2_rad=msg.axis2_rad,
+                            axis1_rate_radps=msg.axis1_rate_radps, axis2_rate_radps=msg.axis2_rate_radps,
+                            stage=int(msg.stage), at_limit=bool(msg.at_limit), holding=bool(msg.holding),
+                            fault=bool(msg.fault))
+
+
+def _float64_array(values) -> array.array:
+    """A float64 numpy array (any shape) -> ``array.array('d')`` in one copy (no per-element checks)."""
+    out = array.array("d")
+    out.frombytes(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+    return out
+
+
+def track_estimate_to_msg(step: TrackStep, model: str, frame_id: str, predicted_stamp_s: float,
+                    predicted_xy: np.ndarray, predicted_cov: np.ndarray,
+                    out: TrackEstimate | None = None) -> TrackEstimate:
+    """Core :class:`TrackStep` + prediction -> ``TrackEstimate``.
+
+    With ``out`` the fields are written into that message (reused between estimates: a
+    publisher serializes the message at ``publish``, so one instance can be refilled).
+    """
+    msg = TrackEstimate() if out is None else out
+    msg.header.stamp = s_to_stamp(step.stamp_s)
+    msg.header.frame_id = frame_id
+    msg.model = model
+    state = np.asarray(step.state, dtype=np.float64)
+    msg.state = _float64_array(state)
+    msg.covariance = _float64_array(step.covariance)
+    msg.los_x_rad, msg.los_y_rad = float(state[0]), float(state[1])
+    msg.los_x_rate_radps, msg.los_y_rate_radps = float(state[2]), float(state[3])
+    msg.predicted_stamp = s_to_stamp(predicted_stamp_s)
+    msg.predicted_x_rad, msg.predicted_y_rad = float(predicted_xy[0]), float(predicted_xy[1])
+    msg.predicted_covariance_rad2 = np.ascontiguousarray(predicted_cov, dtype=np.float64).reshape(-1)
+    msg.nis = float(step.nis)
+    msg.measurement_accepted = bool(step.accepted)
+    msg.coasting = bool(step.coasting)
+    msg.time_since_measurement_s = float(step.time_since_measurement_s)
+    return msg
+
+
+def modem_stats_to_msg(report: ModemStatsReport, stamp, estimate: RangeEstimate | None = None) -> ModemStats:
+    """Core :class:`ModemStatsReport` (and a ranging normal point, if any) -> ``qsat_pat/ModemStats``."""
+    msg = ModemStats()
+    msg.header.stamp = stamp
+    for f in dataclasses.fields(report):
+        setattr(msg, f.name, getattr(report, f.name))
+    if estimate is not None:
+        msg.range_valid = True
+        msg.range_m = estimate.range_m
+        msg.range_rate_mps = estimate.range_rate_mps
+        msg.clock_offset_s = estimate.clock_offset_s
+    return msg

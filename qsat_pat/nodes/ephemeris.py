@@ -48,7 +48,7 @@ from qsat_pat.core.errors import QsatPatError
 from qsat_pat.core.params import param
 from qsat_pat.core.passplan import MountConfig, PassPlan, plan_pass
 from qsat_pat.msg import EphemerisState, PointingCommand
-from qsat_pat.nodes.convert import s_to_stamp
+from qsat_pat.nodes.convert import ephemeris_state_to_msg, s_to_stamp
 from qsat_pat.nodes.pattern import Qos, QsatPatNode, make_main
 
 
@@ -92,19 +92,6 @@ class EphemerisNodeConfig(EphemerisConfig):
             az_rate_max_dps=self.mount_az_rate_max_dps, az_acc_max_dps2=self.mount_az_acc_max_dps2,
             el_rate_max_dps=self.mount_el_rate_max_dps, el_acc_max_dps2=self.mount_el_acc_max_dps2,
             fov_half_angle_deg=self.mount_fov_half_angle_deg)
-
-
-def state_to_msg(state: CoreState) -> EphemerisState:
-    """Core :class:`~qsat_pat.core.ephemeris.EphemerisState` -> ``qsat_pat/EphemerisState``."""
-    msg = EphemerisState()
-    msg.header.stamp = s_to_stamp(state.t_unix_s)
-    msg.target = state.target
-    for name in ("tle_age_s", "az_rad", "el_rad", "el_refracted_rad", "range_m", "az_rate_radps",
-                 "el_rate_radps", "range_rate_mps", "point_ahead_az_rad", "point_ahead_el_rad",
-                 "point_ahead_rad", "sun_separation_rad", "hwp_angle_rad"):
-        setattr(msg, name, float(getattr(state, name)))
-    msg.visible = bool(state.visible)
-    return msg
 
 
 def plan_setpoint(plan: PassPlan, t_s: float) -> tuple[float, float, float, float] | None:
@@ -198,7 +185,7 @@ class EphemerisNode(QsatPatNode):
             self.reject("ephemeris_error", str(exc))
             return
         self.last_state = state
-        self.state_pub.publish(state_to_msg(state))
+        self.state_pub.publish(ephemeris_state_to_msg(state))
         self.count("states")
         if self.config.plan_passes:
             self._update_plan(t)

@@ -38,7 +38,7 @@ from qsat_pat.core.errors import ConfigError, ControlError
 from qsat_pat.core.params import param
 from qsat_pat.core.safety import CommandWatchdog, SafetyConfig, clamp_fsm_command, validate_command
 from qsat_pat.msg import ActuatorState, BeaconCentroid, EphemerisState, PointingCommand
-from qsat_pat.nodes.convert import s_to_stamp, stamp_to_s
+from qsat_pat.nodes.convert import actuator_state_to_msg, pointing_command_to_msg, stamp_to_s
 from qsat_pat.nodes.pattern import Qos, QsatPatNode, make_main
 
 
@@ -69,31 +69,6 @@ class FsmControllerConfig(FineLoopConfig, FsmConfig):
             raise ConfigError(f"FsmControllerConfig.rad_per_px needs 4 values (row-major 2x2), got {self.rad_per_px}")
         if abs(np.linalg.det(np.reshape(self.rad_per_px, (2, 2)))) < 1e-30:
             raise ConfigError("FsmControllerConfig.rad_per_px is singular; use the FSM calibration matrix")
-
-
-def command_to_msg(cmd: CorePointingCommand) -> PointingCommand:
-    """Core :class:`~qsat_pat.core.control.PointingCommand` -> message (same field names)."""
-    msg = PointingCommand()
-    msg.header.stamp = s_to_stamp(max(cmd.t_s, 0.0))
-    msg.stage = int(cmd.stage)
-    msg.mode = int(cmd.mode)
-    msg.axis1_rad, msg.axis2_rad = cmd.axis1_rad, cmd.axis2_rad
-    msg.axis1_rate_radps, msg.axis2_rate_radps = cmd.axis1_rate_radps, cmd.axis2_rate_radps
-    msg.reason = cmd.reason
-    return msg
-
-
-def state_to_msg(st) -> ActuatorState:
-    """Core :class:`~qsat_pat.core.control.ActuatorState` -> message."""
-    msg = ActuatorState()
-    msg.header.stamp = s_to_stamp(max(st.t_s, 0.0))
-    msg.stage, msg.mode = int(st.stage), int(st.mode)
-    msg.axis1_rad, msg.axis2_rad = st.axis1_rad, st.axis2_rad
-    msg.axis1_rate_radps, msg.axis2_rate_radps = st.axis1_rate_radps, st.axis2_rate_radps
-    msg.at_limit, msg.holding, msg.fault = st.at_limit, st.holding, st.fault
-    msg.fault_reason = st.fault_reason
-    msg.command_age_s = st.command_age_s
-    return msg
 
 
 class FsmControllerNode(QsatPatNode):
@@ -193,7 +168,7 @@ class FsmControllerNode(QsatPatNode):
         self.watchdog.feed(now)
         self.last_cmd = u
         self.count("commands")
-        self.cmd_pub.publish(command_to_msg(cmd))
+        self.cmd_pub.publish(pointing_command_to_msg(cmd))
         if self.driver is not None and not self.driver.set_angles(u[0], u[1]):
             self.count("driver_errors")
 
@@ -211,7 +186,7 @@ class FsmControllerNode(QsatPatNode):
         st = self.watchdog.state(now, Stage.FSM, pos, at_limit=self.at_limit, fault_reason=fault_reason)
         if st.holding and self.watchdog.command_age_s(now) != math.inf:
             self.count("holding_ticks")
-        self.state_pub.publish(state_to_msg(st))
+        self.state_pub.publish(actuator_state_to_msg(st))
 
     def diagnostic_values(self) -> dict:
         return {"fsm_tip_urad": f"{self.last_cmd[0] * 1e6:.2f}", "fsm_tilt_urad": f"{self.last_cmd[1] * 1e6:.2f}"}

@@ -55,7 +55,7 @@ from qsat_pat.core.safety import (
     validate_command,
 )
 from qsat_pat.msg import ActuatorState, EphemerisState, PointingCommand
-from qsat_pat.nodes.fsm_controller import command_to_msg, state_to_msg
+from qsat_pat.nodes.convert import actuator_state_to_msg, pointing_command_to_msg
 from qsat_pat.nodes.pattern import Qos, QsatPatNode, make_main
 
 
@@ -265,7 +265,7 @@ class GimbalControllerNode(QsatPatNode):
         if self.eph is None or self.watchdog.expired(now):
             if not self.hold_sent:
                 hold = CorePointingCommand(now, Stage.MOUNT, Mode.HOLD, reason="no ephemeris: hold")
-                self.cmd_pub.publish(command_to_msg(hold))
+                self.cmd_pub.publish(pointing_command_to_msg(hold))
                 if self.driver is not None:
                     self.driver.submit(("stop",))
                 self.hold_sent = True
@@ -286,7 +286,7 @@ class GimbalControllerNode(QsatPatNode):
                 self.count("safety_modified")
             cmd = verdict.command
             self.last_cmd = cmd
-            self.cmd_pub.publish(command_to_msg(cmd))
+            self.cmd_pub.publish(pointing_command_to_msg(cmd))
             self.count("commands")
             if self.driver is not None:
                 self.driver.submit(("set", cmd.axis1_rad % (2 * math.pi), cmd.axis2_rad))
@@ -300,7 +300,7 @@ class GimbalControllerNode(QsatPatNode):
                 pos = (r.axis1_rad, r.axis2_rad)
         rates = (self.last_cmd.axis1_rate_radps, self.last_cmd.axis2_rate_radps) if self.last_cmd else (0.0, 0.0)
         st = self.watchdog.state(now, Stage.MOUNT, pos, rates, fault_reason=fault_reason)
-        self.state_pub.publish(state_to_msg(st))
+        self.state_pub.publish(actuator_state_to_msg(st))
 
     def diagnostic_values(self) -> dict:
         return {"offload_az_urad": f"{self.offset[0] * 1e6:.1f}", "offload_el_urad": f"{self.offset[1] * 1e6:.1f}"}

@@ -51,7 +51,6 @@ from qsat_pat.core.modem.framing import (
     FrameConfig,
     FrameDecoder,
     ModemCounters,
-    ModemStatsReport,
     count_bit_errors,
     encode_frames,
     stats_between,
@@ -65,6 +64,7 @@ from qsat_pat.core.modem.ranging import (
 )
 from qsat_pat.core.params import ConfigBase, param
 from qsat_pat.msg import EphemerisState, ModemStats
+from qsat_pat.nodes.convert import modem_stats_to_msg
 from qsat_pat.nodes.pattern import Qos, QsatPatNode, make_main
 
 LENGTH_HEADER_OCTETS = 2
@@ -113,20 +113,6 @@ class Geometry:
     range_m: float
     range_rate_mps: float
     stamp_ns: int
-
-
-def report_to_msg(report: ModemStatsReport, stamp, estimate: RangeEstimate | None = None) -> ModemStats:
-    """Core :class:`ModemStatsReport` (and a ranging normal point, if any) -> ``qsat_pat/ModemStats``."""
-    msg = ModemStats()
-    msg.header.stamp = stamp
-    for f in dataclasses.fields(report):
-        setattr(msg, f.name, getattr(report, f.name))
-    if estimate is not None:
-        msg.range_valid = True
-        msg.range_m = estimate.range_m
-        msg.range_rate_mps = estimate.range_rate_mps
-        msg.clock_offset_s = estimate.clock_offset_s
-    return msg
 
 
 def geometry_from_msg(msg: EphemerisState, receive_ns: int) -> Geometry:
@@ -321,7 +307,7 @@ class OpticalModemNode(QsatPatNode):
                                self.frame_config.payload_capacity, self.config.link_id, errs, checked)
         estimate = self._normal_point(now_ns)
         self.last_range = estimate
-        self.stats_pub.publish(report_to_msg(report, now_time.to_msg(), estimate))
+        self.stats_pub.publish(modem_stats_to_msg(report, now_time.to_msg(), estimate))
         self._last_counters = current
         self._last_errors = (self.bit_errors, self.bits_checked)
         self._last_stats_ns = now_ns

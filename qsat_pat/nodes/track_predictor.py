@@ -25,7 +25,6 @@ stamp is usable); the node keeps running.
 
 from __future__ import annotations
 
-import array
 import math
 import sys
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from qsat_pat.core.estimation import (
 )
 from qsat_pat.core.params import param
 from qsat_pat.msg import ActuatorState, BeaconCentroid, TrackEstimate
-from qsat_pat.nodes.convert import s_to_stamp, stamp_to_s
+from qsat_pat.nodes.convert import actuator_from_msg, stamp_to_s, track_estimate_to_msg
 from qsat_pat.nodes.pattern import Qos, QsatPatNode, make_main
 
 
@@ -69,48 +68,6 @@ def _tracker_config(cfg: TrackPredictorConfig) -> TrackerConfig:
 def _geometry(cfg: TrackPredictorConfig) -> CameraGeometry:
     names = CameraGeometry.__dataclass_fields__
     return CameraGeometry(**{k: v for k, v in cfg.as_dict().items() if k in names})
-
-
-def actuator_from_msg(msg: ActuatorState, stamp_s: float) -> ActuatorPointing:
-    """``ActuatorState`` -> core :class:`ActuatorPointing` (EstimationError if non-finite)."""
-    return ActuatorPointing(stamp_s=stamp_s, axis1_rad=msg.axis1_rad, axis2_rad=msg.axis2_rad,
-                            axis1_rate_radps=msg.axis1_rate_radps, axis2_rate_radps=msg.axis2_rate_radps,
-                            stage=int(msg.stage), at_limit=bool(msg.at_limit), holding=bool(msg.holding),
-                            fault=bool(msg.fault))
-
-
-def _float64_array(values) -> array.array:
-    """A float64 numpy array (any shape) -> ``array.array('d')`` in one copy (no per-element checks)."""
-    out = array.array("d")
-    out.frombytes(np.ascontiguousarray(values, dtype=np.float64).tobytes())
-    return out
-
-
-def estimate_to_msg(step: TrackStep, model: str, frame_id: str, predicted_stamp_s: float,
-                    predicted_xy: np.ndarray, predicted_cov: np.ndarray,
-                    out: TrackEstimate | None = None) -> TrackEstimate:
-    """Core :class:`TrackStep` + prediction -> ``TrackEstimate``.
-
-    With ``out`` the fields are written into that message (reused between estimates: a
-    publisher serializes the message at ``publish``, so one instance can be refilled).
-    """
-    msg = TrackEstimate() if out is None else out
-    msg.header.stamp = s_to_stamp(step.stamp_s)
-    msg.header.frame_id = frame_id
-    msg.model = model
-    state = np.asarray(step.state, dtype=np.float64)
-    msg.state = _float64_array(state)
-    msg.covariance = _float64_array(step.covariance)
-    msg.los_x_rad, msg.los_y_rad = float(state[0]), float(state[1])
-    msg.los_x_rate_radps, msg.los_y_rate_radps = float(state[2]), float(state[3])
-    msg.predicted_stamp = s_to_stamp(predicted_stamp_s)
-    msg.predicted_x_rad, msg.predicted_y_rad = float(predicted_xy[0]), float(predicted_xy[1])
-    msg.predicted_covariance_rad2 = np.ascontiguousarray(predicted_cov, dtype=np.float64).reshape(-1)
-    msg.nis = float(step.nis)
-    msg.measurement_accepted = bool(step.accepted)
-    msg.coasting = bool(step.coasting)
-    msg.time_since_measurement_s = float(step.time_since_measurement_s)
-    return msg
 
 
 class TrackPredictorNode(QsatPatNode):
@@ -177,7 +134,7 @@ class TrackPredictorNode(QsatPatNode):
             now = t
         t_pred = max(now, t) + self.config.latency_s
         xy, pcov = self.tracker.predict_to(t_pred)
-        self.pub.publish(estimate_to_msg(step, self.config.model, self.config.frame_id, t_pred, xy, pcov,
+        self.pub.publish(track_estimate_to_msg(step, self.config.model, self.config.frame_id, t_pred, xy, pcov,
                                          self.out_msg))
         self.count("estimates")
 
