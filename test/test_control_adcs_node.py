@@ -7,15 +7,11 @@ import time
 
 import numpy as np
 import pytest
+from ros_helpers import spin_until
 
 pytestmark = pytest.mark.ros
 
 
-def _spin(ex, cond, timeout_s=10.0):
-    deadline = time.monotonic() + timeout_s
-    while not cond() and time.monotonic() < deadline:
-        ex.spin_once(timeout_sec=0.02)
-    return cond()
 
 
 def _tle_over_station_now():
@@ -88,7 +84,7 @@ def test_adcs_pointing_targets_the_station_reads_back_attitude_and_keeps_out_of_
     ex.add_node(client)
     try:
         assert node.autostart()
-        assert _spin(ex, lambda: len(targets) > 2 and len(states) > 2 and ephs)
+        assert spin_until(ex, lambda: len(targets) > 2 and len(states) > 2 and ephs)
         e = ephs[-1]
         assert e.visible and e.header.frame_id == "lvlh" and 520e3 < e.range_m < 620e3
         assert math.hypot(e.point_ahead_az_rad * math.cos(e.el_rad), e.point_ahead_el_rad) == pytest.approx(
@@ -110,8 +106,8 @@ def test_adcs_pointing_targets_the_station_reads_back_attitude_and_keeps_out_of_
             adcs_pub.publish(_attitude_msg(tle, tt.axis1_rad, tt.axis2_rad, node.now_s(), node))
             return bool(states) and not states[-1].fault
 
-        assert _spin(ex, feed_on_target)
-        assert _spin(ex, lambda: feed_on_target() and abs(states[-1].axis1_rad - targets[-1].axis1_rad) < 2e-3
+        assert spin_until(ex, feed_on_target)
+        assert spin_until(ex, lambda: feed_on_target() and abs(states[-1].axis1_rad - targets[-1].axis1_rad) < 2e-3
                      and abs(states[-1].axis2_rad - targets[-1].axis2_rad) < 2e-3)
         assert not states[-1].holding and states[-1].stage == PointingCommand.STAGE_BODY
         # bad telemetry: rejected and counted, never a crash
@@ -121,19 +117,19 @@ def test_adcs_pointing_targets_the_station_reads_back_attitude_and_keeps_out_of_
         skew = _attitude_msg(tle, 0.0, 0.0, node.now_s(), node)
         skew.attitude.w *= 2.0
         adcs_pub.publish(skew)
-        assert _spin(ex, lambda: node.counters["rejected_non_finite_adcs_state"] == 1
+        assert spin_until(ex, lambda: node.counters["rejected_non_finite_adcs_state"] == 1
                      and node.counters["rejected_bad_quaternion"] == 1)
         # the Sun comes next to the target: the target is pushed to the 45 deg cone edge
         sun = (targets[-1].axis1_rad + 0.2, targets[-1].axis2_rad)
         node.set_parameters([Parameter("sun_az_rad", value=sun[0]), Parameter("sun_el_rad", value=sun[1])])
         n = len(targets)
-        assert _spin(ex, lambda: len(targets) > n + 2 and node.counters["sun_safe"] > 0)
+        assert spin_until(ex, lambda: len(targets) > n + 2 and node.counters["sun_safe"] > 0)
         c = targets[-1]
         assert float(angular_separation_rad(c.axis1_rad, c.axis2_rad, *sun)) >= math.radians(45.0) - 1e-6
         assert "Sun" in c.reason
         # ADCS telemetry stops: fault with a reason, node keeps publishing targets
         n = len(targets)
-        assert _spin(ex, lambda: states[-1].fault and "for" in states[-1].fault_reason and len(targets) > n + 3)
+        assert spin_until(ex, lambda: states[-1].fault and "for" in states[-1].fault_reason and len(targets) > n + 3)
         # the Sun computed from the orbit: the published separation is the satellite-centred angle
         # between the station and the Sun at the message's stamp
         from qsat_pat.core.ephemeris import Ephemeris, EphemerisConfig
@@ -142,7 +138,7 @@ def test_adcs_pointing_targets_the_station_reads_back_attitude_and_keeps_out_of_
 
         node.set_parameters([Parameter("sun_source", value="computed")])
         n = len(ephs)
-        assert _spin(ex, lambda: len(ephs) > n + 2)
+        assert spin_until(ex, lambda: len(ephs) > n + 2)
         e = ephs[-1]
         t = stamp_to_s(e.header.stamp)
         eph = Ephemeris(tle, EphemerisConfig(site_lat_deg=lat, site_lon_deg=lon, site_alt_m=0.0))
@@ -187,20 +183,20 @@ def test_adcs_pointing_follows_body_commands_rejects_bad_ones_and_holds(rclpy_co
 
     try:
         assert node.autostart()
-        assert _spin(ex, lambda: cmd_pub.get_subscription_count() > 0 and len(targets) > 0)
+        assert spin_until(ex, lambda: cmd_pub.get_subscription_count() > 0 and len(targets) > 0)
         assert targets[-1].mode == PointingCommand.MODE_HOLD  # nothing commanded yet
-        assert _spin(ex, lambda: (cmd_pub.publish(cmd()) or True) and targets[-1].mode == PointingCommand.MODE_POSITION)
+        assert spin_until(ex, lambda: (cmd_pub.publish(cmd()) or True) and targets[-1].mode == PointingCommand.MODE_POSITION)
         assert (targets[-1].axis1_rad, targets[-1].axis2_rad) == pytest.approx((0.1, -0.05), abs=1e-9)
         assert targets[-1].reason == "pat_manager scan"
-        assert _spin(ex, lambda: (cmd_pub.publish(cmd()) or True) and not states[-1].holding)
+        assert spin_until(ex, lambda: (cmd_pub.publish(cmd()) or True) and not states[-1].holding)
         assert states[-1].fault and states[-1].mode == PointingCommand.MODE_POSITION  # no ADCS telemetry here
         # wrong stage and NaN: rejected with reasons, never forwarded
         cmd_pub.publish(cmd(stage=PointingCommand.STAGE_MOUNT))
         cmd_pub.publish(cmd(az=math.nan))
-        assert _spin(ex, lambda: node.counters["rejected_bad_body_command"] == 2)
+        assert spin_until(ex, lambda: node.counters["rejected_bad_body_command"] == 2)
         assert all(not math.isnan(t.axis1_rad) for t in targets)
         # commands stop: safe hold at the last attitude after the watchdog period
-        assert _spin(ex, lambda: targets[-1].mode == PointingCommand.MODE_HOLD and states[-1].holding)
+        assert spin_until(ex, lambda: targets[-1].mode == PointingCommand.MODE_HOLD and states[-1].holding)
         assert (targets[-1].axis1_rad, targets[-1].axis2_rad) == pytest.approx((0.1, -0.05), abs=1e-9)
         assert states[-1].command_age_s > 0.3
     finally:

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
+from ros_helpers import spin_until
 
 pytestmark = pytest.mark.ros
 
 
-def _spin(ex, cond, timeout_s=10.0):
-    deadline = time.monotonic() + timeout_s
-    while not cond() and time.monotonic() < deadline:
-        ex.spin_once(timeout_sec=0.02)
-    return cond()
 
 
 def _centroid(camera_id, x, y, valid=True, stamp_s=None, node=None):
@@ -49,14 +44,14 @@ def test_fsm_controller_commands_rejects_nan_and_holds(rclpy_context):
     ex.add_node(client)
     try:
         assert node.autostart()
-        assert _spin(ex, lambda: pub.get_subscription_count() > 0 and len(states) > 0)
+        assert spin_until(ex, lambda: pub.get_subscription_count() > 0 and len(states) > 0)
         # closed loop through a unit plant: the beacon sits at los = -16.17 urad on tip, so the
         # spot is at 128 + (u - los) / 1.617 urad/px (10 px right at u = 0)
         u = 0.0
         for _ in range(40):
             pub.publish(_centroid("ogs_fine", 128.0 + (u + 16.17e-6) / 1.617e-6, 128.0, node=client))
             n = len(cmds)
-            assert _spin(ex, lambda n=n: len(cmds) > n)
+            assert spin_until(ex, lambda n=n: len(cmds) > n)
             u = cmds[-1].axis1_rad
         last = cmds[-1]
         assert last.stage == PointingCommand.STAGE_FSM and last.mode == PointingCommand.MODE_POSITION
@@ -66,12 +61,12 @@ def test_fsm_controller_commands_rejects_nan_and_holds(rclpy_context):
         n = len(cmds)
         pub.publish(_centroid("ogs_fine", math.nan, 1.0, node=client))
         pub.publish(_centroid("ogs_coarse", 1.0, 1.0, node=client))  # another camera: ignored
-        assert _spin(ex, lambda: node.counters["rejected_non_finite_centroid"] == 1
+        assert spin_until(ex, lambda: node.counters["rejected_non_finite_centroid"] == 1
                      and node.counters["ignored_other_camera"] == 1)
-        _spin(ex, lambda: False, timeout_s=0.1)
+        spin_until(ex, lambda: False, timeout_s=0.1)
         assert len(cmds) == n
         # no centroid for > watchdog period: holding reported
-        assert _spin(ex, lambda: states and states[-1].holding)
+        assert spin_until(ex, lambda: states and states[-1].holding)
         assert states[-1].stage == PointingCommand.STAGE_FSM and states[-1].command_age_s > 0.2
         assert not states[-1].fault
     finally:
@@ -110,9 +105,9 @@ def test_pat_manager_reaches_fine_track_and_gates_the_laser(rclpy_context):
 
     try:
         assert node.autostart()
-        assert _spin(ex, lambda: bool(got) and state() == "IDLE")
+        assert spin_until(ex, lambda: bool(got) and state() == "IDLE")
         eph_pub.publish(eph(120.0))
-        assert _spin(ex, lambda: state() == "ACQUIRE")
+        assert spin_until(ex, lambda: state() == "ACQUIRE")
         assert not got[-1].laser_enabled and got[-1].inhibit_reason
 
         def feed_until(target):
@@ -120,20 +115,20 @@ def test_pat_manager_reaches_fine_track_and_gates_the_laser(rclpy_context):
                 coarse.publish(_centroid("ogs_coarse", 1226.0, 1025.0))  # 2 px = 17 urad
                 fine.publish(_centroid("ogs_fine", 128.0, 128.0))
                 return state() == target
-            return _spin(ex, cond)
+            return spin_until(ex, cond)
 
         assert feed_until("FINE_TRACK")
-        assert _spin(ex, lambda: got[-1].laser_enabled or not feed_until("FINE_TRACK"))
+        assert spin_until(ex, lambda: got[-1].laser_enabled or not feed_until("FINE_TRACK"))
         assert got[-1].laser_enabled and got[-1].inhibit_reason == ""
         names = [m.state_name for m in got]
         assert "COARSE_TRACK" in names and names.index("COARSE_TRACK") < names.index("FINE_TRACK")
         # the Sun comes within the exclusion cone: laser inhibited with a reason
         eph_pub.publish(eph(30.0))
-        assert _spin(ex, lambda: (feed_until("FINE_TRACK") or True) and not got[-1].laser_enabled)
+        assert spin_until(ex, lambda: (feed_until("FINE_TRACK") or True) and not got[-1].laser_enabled)
         assert "Sun" in got[-1].inhibit_reason
         # target sets: PARK then IDLE (no mount: parked at once)
         eph_pub.publish(EphemerisState(az_rad=1.0, el_rad=-0.1, visible=False, sun_separation_rad=2.0))
-        assert _spin(ex, lambda: state() == "IDLE")
+        assert spin_until(ex, lambda: state() == "IDLE")
         assert "PARK" in [m.state_name for m in got]
     finally:
         ex.shutdown()
@@ -172,13 +167,13 @@ def test_gimbal_controller_drives_fake_rotctld_and_reports_fault(rclpy_context):
     try:
         assert node.autostart()
         # no ephemeris yet: a HOLD command and holding state
-        assert _spin(ex, lambda: any(c.mode == PointingCommand.MODE_HOLD for c in cmds) and states
+        assert spin_until(ex, lambda: any(c.mode == PointingCommand.MODE_HOLD for c in cmds) and states
                      and states[-1].holding)
         eph_pub.publish(EphemerisState(az_rad=math.radians(200.0) - 2 * math.pi, el_rad=0.7,
                                        el_refracted_rad=0.7, visible=True))
-        assert _spin(ex, lambda: any(c.startswith("P ") for c in dev.commands)
+        assert spin_until(ex, lambda: any(c.startswith("P ") for c in dev.commands)
                      and abs(dev.az_deg - 200.0) < 0.01 and abs(dev.el_deg - math.degrees(0.7)) < 0.01)
-        assert _spin(ex, lambda: states and not states[-1].holding and not states[-1].fault
+        assert spin_until(ex, lambda: states and not states[-1].holding and not states[-1].fault
                      and abs(math.degrees(states[-1].axis1_rad) - 200.0) < 0.01)
         # target in the Sun cone: the command is moved out of it (45 deg from the Sun)
         eph_pub.publish(EphemerisState(az_rad=math.radians(100.0), el_rad=math.radians(45.0),
@@ -188,14 +183,14 @@ def test_gimbal_controller_drives_fake_rotctld_and_reports_fault(rclpy_context):
                     and abs(cmds[-1].axis1_rad - cmds[-2].axis1_rad) < 1e-9
                     and abs(cmds[-1].axis2_rad - cmds[-2].axis2_rad) < 1e-9)
 
-        assert _spin(ex, converged)
+        assert spin_until(ex, converged)
         from qsat_pat.core.safety import angular_separation_rad
         c = cmds[-1]
         assert angular_separation_rad(c.axis1_rad, c.axis2_rad, math.radians(100.0),
                                       math.radians(40.0)) >= math.radians(45.0) - 1e-9
         # the rotator dies: fault reported, node keeps running
         dev.stop()
-        assert _spin(ex, lambda: states and states[-1].fault and states[-1].fault_reason)
+        assert spin_until(ex, lambda: states and states[-1].fault and states[-1].fault_reason)
         n = node.counters["commands"]
 
         def still_commanding():
@@ -203,7 +198,7 @@ def test_gimbal_controller_drives_fake_rotctld_and_reports_fault(rclpy_context):
                                            visible=True))
             return node.counters["commands"] > n + 1 and states[-1].fault
 
-        assert _spin(ex, still_commanding)
+        assert spin_until(ex, still_commanding)
     finally:
         ex.shutdown()
         client.destroy_node()

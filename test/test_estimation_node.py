@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
+from ros_helpers import spin_until
 
 pytestmark = pytest.mark.ros
 
 
-def _spin(ex, cond, timeout_s=10.0):
-    deadline = time.monotonic() + timeout_s
-    while not cond() and time.monotonic() < deadline:
-        ex.spin_once(timeout_sec=0.02)
-    return cond()
 
 
 def _centroid(t_s, x_px, y_px, valid=True):
@@ -64,7 +59,7 @@ def test_track_predictor_composes_tracks_predicts_and_counts_bad_input(rclpy_con
     ex.add_node(client)
     try:
         assert node.autostart()
-        assert _spin(ex, lambda: cpub.get_subscription_count() > 0 and apub.get_subscription_count() > 0
+        assert spin_until(ex, lambda: cpub.get_subscription_count() > 0 and apub.get_subscription_count() > 0
                      and node.pub.get_subscription_count() > 0)
         # a closed FSM loop: the mirror follows the target, the spot stays ~2 px off the boresight;
         # the line of sight moves at (1e-3, -5e-4) rad/s
@@ -76,10 +71,10 @@ def test_track_predictor_composes_tracks_predicts_and_counts_bad_input(rclpy_con
             los = 1e-3 + rate * (t - t0)
             mirror = (los - 2e-5) / 2.0  # optical gain 2; 2e-5 rad = 2 px left in the camera
             apub.publish(_actuator(t, *mirror))
-            assert _spin(ex, lambda t=t: node.actuator is not None and abs(node.actuator.stamp_s - t) < 1e-6)
+            assert spin_until(ex, lambda t=t: node.actuator is not None and abs(node.actuator.stamp_s - t) < 1e-6)
             cpub.publish(_centroid(t, 66.0, 66.0))
-            assert _spin(ex, lambda k=k: node.counters["estimates"] + node.counters["measurement_tentative"] == k + 1)
-        assert _spin(ex, lambda: len(got) == n - 1)  # the first frame is tentative: no estimate yet
+            assert spin_until(ex, lambda k=k: node.counters["estimates"] + node.counters["measurement_tentative"] == k + 1)
+        assert spin_until(ex, lambda: len(got) == n - 1)  # the first frame is tentative: no estimate yet
         last = got[-1]
         assert last.model == "cv" and len(last.state) == 4 and len(last.covariance) == 16
         t_last = t0 + 0.02 * (n - 1)
@@ -97,14 +92,14 @@ def test_track_predictor_composes_tracks_predicts_and_counts_bad_input(rclpy_con
         assert last.predicted_covariance_rad2[0] > 0
         # no detection: the filter coasts
         cpub.publish(_centroid(t_last + 0.02, math.nan, math.nan, valid=False))
-        assert _spin(ex, lambda: len(got) == n)  # n - 1 estimates so far (first frame tentative) + this one
+        assert spin_until(ex, lambda: len(got) == n)  # n - 1 estimates so far (first frame tentative) + this one
         assert got[-1].coasting and not got[-1].measurement_accepted and math.isnan(got[-1].nis)
         # bad input: a stamp going backwards and a stale actuator reading are counted, node keeps running
         cpub.publish(_centroid(t0 - 50.0, 66.0, 66.0))
-        assert _spin(ex, lambda: node.counters["rejected_bad_stamp"] == 1)
+        assert spin_until(ex, lambda: node.counters["rejected_bad_stamp"] == 1)
         cpub.publish(_centroid(t_last + 5.0, 66.0, 66.0))
-        assert _spin(ex, lambda: node.counters["rejected_bad_centroid"] == 1)
-        assert _spin(ex, lambda: len(got) == n + 1) and got[-1].coasting
+        assert spin_until(ex, lambda: node.counters["rejected_bad_centroid"] == 1)
+        assert spin_until(ex, lambda: len(got) == n + 1) and got[-1].coasting
         # parameters are validated by the core config
         res = node.set_parameters([Parameter("model", value="kalman")])
         assert not res[0].successful and "model" in res[0].reason

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
+from ros_helpers import spin_until
 
 from qsat_pat.core.camera_noise import CameraModel, render_frame
 
 pytestmark = pytest.mark.ros
 
 
-def _spin(ex, cond, timeout_s=10.0):
-    deadline = time.monotonic() + timeout_s
-    while not cond() and time.monotonic() < deadline:
-        ex.spin_once(timeout_sec=0.02)
-    return cond()
 
 
 def _image(frame, encoding, stamp_s=0.0, bigendian=False):
@@ -81,13 +75,13 @@ def test_node_centroids_tracks_roi_rejects_bad_input_and_captures_dark(rclpy_con
     cam16 = CameraModel(gain_e_per_dn=1.0, read_noise_e=3.0, bias_dn=100.0, bit_depth=12)
     try:
         assert node.autostart()
-        assert _spin(ex, lambda: pub.get_subscription_count() > 0 and dark_cli.service_is_ready())
+        assert spin_until(ex, lambda: pub.get_subscription_count() > 0 and dark_cli.service_is_ready())
         truth = [(100.3 + 2 * k, 80.7 - k) for k in range(4)]
         for k, (x, y) in enumerate(truth):
             cam, enc = (cam8, "mono8") if k % 2 == 0 else (cam16, "mono16")
             frame = render_frame((200, 240), cam, rng, x_px=x, y_px=y, signal_e=3000.0, background_e=5.0)
             pub.publish(_image(frame, enc, stamp_s=10.0 + 0.05 * k))
-            assert _spin(ex, lambda k=k: len(got) == k + 1)
+            assert spin_until(ex, lambda k=k: len(got) == k + 1)
         for k, msg in enumerate(got):
             assert msg.valid and msg.camera_id == "ogs_fine" and msg.method == "default"
             assert (msg.x_px, msg.y_px) == (pytest.approx(truth[k][0], abs=0.15), pytest.approx(truth[k][1], abs=0.15))
@@ -99,31 +93,31 @@ def test_node_centroids_tracks_roi_rejects_bad_input_and_captures_dark(rclpy_con
         pub.publish(_image(np.zeros((20, 20), np.uint8), "bgr8"))
         tiny = _image(np.zeros((4, 4), np.uint8), "mono8")
         pub.publish(tiny)
-        assert _spin(ex, lambda: node.counters["rejected_bad_image"] == 1 and node.counters["rejected_bad_frame"] == 1)
+        assert spin_until(ex, lambda: node.counters["rejected_bad_image"] == 1 and node.counters["rejected_bad_frame"] == 1)
         # no beacon: a valid=false message, not silence
         pub.publish(_image(render_frame((200, 240), cam8, rng, background_e=5.0), "mono8"))
-        assert _spin(ex, lambda: len(got) == 5)
+        assert spin_until(ex, lambda: len(got) == 5)
         assert not got[4].valid and got[4].reason
         # master dark capture: the next 4 frames become the dark, then centroiding resumes with it
         fut = dark_cli.call_async(Trigger.Request())
-        assert _spin(ex, fut.done) and fut.result().success
+        assert spin_until(ex, fut.done) and fut.result().success
         pattern = rng.uniform(0, 20, (200, 240))
         for _ in range(4):
             pub.publish(_image(render_frame((200, 240), cam8, rng, background_e=5.0, fixed_pattern_dn=pattern), "mono8"))
-        assert _spin(ex, lambda: node.counters["dark_captures_done"] == 1)
+        assert spin_until(ex, lambda: node.counters["dark_captures_done"] == 1)
         assert dark_file.is_file() and np.load(dark_file).shape == (200, 240)
         frame = render_frame((200, 240), cam8, rng, x_px=150.2, y_px=60.9, signal_e=3000.0, background_e=5.0,
                              fixed_pattern_dn=pattern)
         # the spot jumped outside the tracking window: roi_lost_frames (3) misses, then a full-frame search
         for k in range(3):
             pub.publish(_image(frame, "mono8"))
-            assert _spin(ex, lambda k=k: len(got) == 6 + k)
+            assert spin_until(ex, lambda k=k: len(got) == 6 + k)
         assert [m.valid for m in got[5:8]] == [False, False, True]
         assert (got[7].roi.width, got[7].roi.height) == (240, 200)
         assert got[7].x_px == pytest.approx(150.2, abs=0.15) and got[7].y_px == pytest.approx(60.9, abs=0.15)
         # a frame of another size than the dark is a counted bad frame
         pub.publish(_image(np.zeros((100, 100), np.uint8), "mono8"))
-        assert _spin(ex, lambda: node.counters["rejected_bad_frame"] == 2)
+        assert spin_until(ex, lambda: node.counters["rejected_bad_frame"] == 2)
         # parameters are validated by the core config
         res = node.set_parameters([Parameter("method", value="opencv")])
         assert not res[0].successful and "method" in res[0].reason

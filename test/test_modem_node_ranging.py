@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from ros_helpers import spin_until
 
 from qsat_pat.core.errors import LinkError
 from qsat_pat.core.modem import ranging
@@ -75,11 +76,6 @@ def test_estimator_and_geometry_bad_input():
 
 
 # ----------------------------------------------------------------------------- node over DDS
-def _spin(ex, cond, timeout_s=10.0):
-    deadline = time.monotonic() + timeout_s
-    while not cond() and time.monotonic() < deadline:
-        ex.spin_once(timeout_sec=0.02)
-    return cond()
 
 
 def _stamp_s(stamp) -> float:
@@ -119,7 +115,7 @@ def ranging_modem(rclpy_context):
 
     node._normal_point = spy
     assert node.autostart()
-    assert _spin(ex, lambda: tx.get_subscription_count() > 0 and eph.get_subscription_count() > 0)
+    assert spin_until(ex, lambda: tx.get_subscription_count() > 0 and eph.get_subscription_count() > 0)
     yield node, tx, eph, stats, estimates, ex
     ex.shutdown()
     client.destroy_node()
@@ -145,7 +141,7 @@ def _send_chunks(ex, tx, seconds, period_s=0.02, octets=1500):
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         tx.publish(UInt8MultiArray(data=data))
-        _spin(ex, lambda: False, timeout_s=period_s)
+        spin_until(ex, lambda: False, timeout_s=period_s)
 
 
 @pytest.mark.ros
@@ -155,9 +151,9 @@ def test_node_measures_range_and_range_rate_from_ephemeris_geometry(ranging_mode
     msg = _ephemeris(node, r0_m, rdot_mps)
     t0_s = _stamp_s(msg.header.stamp)
     eph.publish(msg)
-    assert _spin(ex, lambda: node.counters["geometry_updates"] == 1)
+    assert spin_until(ex, lambda: node.counters["geometry_updates"] == 1)
     _send_chunks(ex, tx, 1.3)
-    assert _spin(ex, lambda: sum(s.range_valid for s in stats) >= 3)
+    assert spin_until(ex, lambda: sum(s.range_valid for s in stats) >= 3)
     jitter_s = 100 * PS
     valid = [s for s in stats if s.range_valid]
     z = []
@@ -183,25 +179,25 @@ def test_node_measures_range_and_range_rate_from_ephemeris_geometry(ranging_mode
 def test_node_without_or_with_bad_geometry_reports_range_invalid(ranging_modem):
     node, tx, eph, stats, estimates, ex = ranging_modem
     _send_chunks(ex, tx, 0.4)
-    assert _spin(ex, lambda: any(s.frames_received > 0 for s in stats))
+    assert spin_until(ex, lambda: any(s.frames_received > 0 for s in stats))
     assert not any(s.range_valid for s in stats)
     assert node.counters["range_invalid_no_geometry"] >= 1
     assert node.counters["ranging_markers_without_geometry"] >= 1
     for k, (r, rdot) in enumerate(((float("nan"), 0.0), (-1000.0, 10.0), (8e5, float("inf"))), start=1):
         eph.publish(_ephemeris(node, r, rdot))
-        assert _spin(ex, lambda k=k: node.counters["rejected_bad_geometry"] == k)
+        assert spin_until(ex, lambda k=k: node.counters["rejected_bad_geometry"] == k)
     assert node.geometry is None and node.counters["geometry_updates"] == 0
     # stale geometry (older than geometry_max_age_s = 30 s) is accepted but not used
     eph.publish(_ephemeris(node, 8e5, 10.0, age_s=100.0))
-    assert _spin(ex, lambda: node.counters["geometry_updates"] == 1)
+    assert spin_until(ex, lambda: node.counters["geometry_updates"] == 1)
     n_stats = len(stats)
     _send_chunks(ex, tx, 0.4)
-    assert _spin(ex, lambda: len(stats) > n_stats + 1)
+    assert spin_until(ex, lambda: len(stats) > n_stats + 1)
     assert not any(s.range_valid for s in stats) and node.counters["ranging_markers"] == 0
     # a good ephemeris: the link keeps running and ranges
     eph.publish(_ephemeris(node, 8e5, 10.0))
-    assert _spin(ex, lambda: node.counters["geometry_updates"] == 2)
+    assert spin_until(ex, lambda: node.counters["geometry_updates"] == 2)
     _send_chunks(ex, tx, 0.6)
-    assert _spin(ex, lambda: any(s.range_valid for s in stats))
+    assert spin_until(ex, lambda: any(s.range_valid for s in stats))
     s = next(s for s in stats if s.range_valid)
     assert s.range_m == pytest.approx(8e5, abs=20.0) and s.range_rate_mps == pytest.approx(10.0, abs=1.0)
