@@ -181,6 +181,16 @@ def parse_tle(line1: str, line2: str, name: str | None = None, *, check_checksum
     return Tle(label, l1, l2, satnum, float(epoch), satrec)
 
 
+def select_tle(sets: list[Tle], name: str = "") -> Tle:
+    """The element set called ``name`` (TLE name or catalogue number) from ``sets``; the first
+    one when ``name`` is empty or matches none (a text with one satellite needs no name)."""
+    if name:
+        for tle in sets:
+            if name in (tle.name, tle.satnum):
+                return tle
+    return sets[0]
+
+
 def parse_tle_text(text: str) -> list[Tle]:
     """All element sets in a text (two-line or three-line format, '0 ' name prefix allowed).
 

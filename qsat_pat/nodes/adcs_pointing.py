@@ -64,7 +64,14 @@ from qsat_pat.core.control import (
     lvlh_az_el,
 )
 from qsat_pat.core.control import PointingCommand as CorePointingCommand
-from qsat_pat.core.ephemeris import Ephemeris, EphemerisConfig, enu_rotation, parse_tle, parse_tle_text
+from qsat_pat.core.ephemeris import (
+    Ephemeris,
+    EphemerisConfig,
+    enu_rotation,
+    parse_tle,
+    parse_tle_text,
+    select_tle,
+)
 from qsat_pat.core.errors import ConfigError, ControlError, QsatPatError
 from qsat_pat.core.params import param
 from qsat_pat.core.safety import angular_separation_rad
@@ -191,8 +198,7 @@ class AdcsPointingNode(QsatPatNode):
         except QsatPatError as exc:
             self.reject("bad_tle", f"TLE on topic refused: {exc}")
             return
-        name = self.config.tle_name
-        self._use(next((t for t in sets if name in (t.name, t.satnum)), sets[0]) if name else sets[0])
+        self._use(select_tle(sets, self.config.tle_name))
 
     def _orbit(self, t: float):
         """(r_sat, v_sat, r_site, v_site, station sees the satellite) in TEME at ``t``, or None."""

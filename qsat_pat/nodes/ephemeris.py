@@ -40,6 +40,7 @@ from qsat_pat.core.ephemeris import (
     load_tle_file,
     parse_tle,
     parse_tle_text,
+    select_tle,
 )
 from qsat_pat.core.ephemeris import (
     EphemerisState as CoreState,
@@ -164,9 +165,7 @@ class EphemerisNode(QsatPatNode):
         except QsatPatError as exc:
             self.reject("bad_tle", f"TLE on topic refused, keeping {self._tle_name()}: {exc}")
             return
-        name = self.config.tle_name
-        chosen = next((t for t in sets if name in (t.name, t.satnum)), sets[0]) if name else sets[0]
-        self._use(chosen)
+        self._use(select_tle(sets, self.config.tle_name))
 
     def _tle_name(self) -> str:
         return self.eph.tle.name if self.eph is not None else "no TLE"
