@@ -18,7 +18,8 @@ Deployments
 ``space``
     The satellite terminal on real hardware (flight computer or hardware-in-the-loop).
 ``sim``
-    Both terminals plus the simulator, on simulated time.
+    The simulator node and the nodes that close their loop with it over DDS, on simulated
+    time (lockstep; see :mod:`qsat_pat.nodes.sim_world`).
 
 To add a node: write ``qsat_pat/nodes/<module>.py`` with a ``main(args=None)``, add it to
 :data:`EXECUTABLES`, add a :class:`NodeSpec` to the deployments that run it, and put its
@@ -43,6 +44,7 @@ EXECUTABLES: dict[str, str] = {
     "optical_modem": "qsat_pat.nodes.optical_modem",
     "pat_manager": "qsat_pat.nodes.pat_manager",
     "qkd_monitor": "qsat_pat.nodes.qkd_monitor",
+    "sim_world": "qsat_pat.nodes.sim_world",
     "track_predictor": "qsat_pat.nodes.track_predictor",
 }
 
@@ -137,6 +139,14 @@ LINK_NODES: tuple[NodeSpec, ...] = (
     NodeSpec("qkd_monitor", "qkd_monitor", OGS_NS, ("qkd_monitor.yaml",)),
 )
 
+#: The nodes that close their loop with the simulator over DDS (``sim`` deployment); their
+#: scenario-dependent parameters come from :func:`qsat_pat.nodes.sim_world.node_parameters`.
+SIM_LOCKSTEP_NODES: tuple[NodeSpec, ...] = (
+    NodeSpec("beacon_imaging", "beacon_imaging", OGS_NS, ("beacon_imaging.yaml", "sim_beacon_imaging.yaml")),
+    NodeSpec("fsm_controller", "fsm_controller", OGS_NS, ("fsm_controller.yaml",)),
+    NodeSpec("ephemeris", "ephemeris", OGS_NS, ("ephemeris.yaml",)),
+)
+
 DEPLOYMENTS: dict[str, Deployment] = {
     "ogs": Deployment(
         name="ogs",
@@ -150,11 +160,15 @@ DEPLOYMENTS: dict[str, Deployment] = {
     ),
     "sim": Deployment(
         name="sim",
-        description=("Both terminals and their optical link in one graph. The simulator node that closes "
-                     "the loop over DDS (/clock, camera frames, actuator states) is not in it yet: "
-                     "`qsat-pat sim --direct` flies the closed loop in one process."),
-        nodes=(NodeSpec("bag_recorder", "bag_recorder", "/", ("recorder.yaml",)),
-               *OGS_NODES, *SPACE_NODES, *LINK_NODES),
+        description=("Simulated pass in lockstep over DDS on /clock (simulated UTC): sim_world (truth, "
+                     "plants, cameras; the loop of the direct mode) and the nodes that close their loop "
+                     "over DDS today, the OGS fine loop (beacon_imaging -> fsm_controller, point-ahead "
+                     "from ephemeris). The OGS coarse loop and the satellite's PAT run inside sim_world "
+                     "with the same core objects. `qsat-pat sim` starts it and writes the report."),
+        nodes=(NodeSpec("sim_world", "sim_world", "/"),
+               NodeSpec("bag_recorder", "bag_recorder", "/", ("recorder.yaml", "sim_recorder.yaml")),
+               *SIM_LOCKSTEP_NODES, *LINK_NODES),
+        use_sim_time=True,
     ),
 }
 

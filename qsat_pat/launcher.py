@@ -190,7 +190,10 @@ def run_composed(deployment: Deployment, duration_s: float | None = None,
     executor = make_executor(kind)
     try:
         for spec in deployment.nodes:
-            cls = importlib.import_module(spec.module).NODE_CLASS
+            cls = getattr(importlib.import_module(spec.module), "NODE_CLASS", None)
+            if cls is None:
+                raise DeploymentError(f"{spec.fqn} ({spec.executable}) cannot be composed: it drives its own "
+                                      "loop in its own process (run the deployment without --composed)")
             node = cls(cli_args=ros_arguments(spec, deployment), use_global_arguments=False)
             nodes.append(node)
             executor.add_node(node)

@@ -29,7 +29,7 @@ def _alive(pid: int) -> bool:
 
 
 def _start_up(tmp_path, *extra):
-    cmd = [sys.executable, "-m", "qsat_pat.cli", "up", "sim", *extra]
+    cmd = [sys.executable, "-m", "qsat_pat.cli", "up", "ogs", *extra]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
@@ -52,7 +52,7 @@ def _bags(tmp_path):
 
 
 @pytest.mark.parametrize("mode", ["processes", "composed"])
-def test_up_sim_stops_on_sigint_with_exit_0_and_no_orphans(tmp_path, mode):
+def test_up_stops_on_sigint_with_exit_0_and_no_orphans(tmp_path, mode):
     proc = _start_up(tmp_path, *(["--composed"] if mode == "composed" else []))
     try:
         lines = _wait_for(proc, r"recording to")

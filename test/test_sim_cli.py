@@ -42,11 +42,11 @@ def test_non_empty_out_refused_without_force(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
 
 
-def test_bad_duration_and_missing_mode(tmp_path, capsys):
+def test_bad_duration_and_start_offset(tmp_path, capsys):
     assert main(["sim", "--out", str(tmp_path / "a"), "--direct", "--duration", "-3"]) == 2
     assert "--duration" in capsys.readouterr().err
-    assert main(["sim", "--out", str(tmp_path / "b")]) == 2
-    assert "--direct" in capsys.readouterr().err
+    assert main(["sim", "--out", str(tmp_path / "b"), "--start-offset", "-1"]) == 2
+    assert "--start-offset" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
 
 

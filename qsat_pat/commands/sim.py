@@ -50,15 +50,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sim", help="fly a simulated pass of both terminals (report, plots, bag)",
         description="Fly a whole simulated pass of both terminals and write report.json, PNG plots and a "
-                    "rosbag2 bag into --out. --direct runs the core step functions in this process (no DDS).")
+                    "rosbag2 bag into --out. By default the simulator runs as node sim_world in lockstep with the "
+                    "PAT nodes over DDS (/clock); --direct runs the same loop in this process, no DDS.")
     p.add_argument("--scenario", default="nominal",
                    help="scenario name (config/scenarios/NAME.yaml) or path to a scenario YAML file")
     p.add_argument("--out", type=Path, required=True, help="output directory (created; must be empty)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
     p.add_argument("--direct", action="store_true",
-                   help="direct mode: the same core step functions looped in one process, no DDS")
+                   help="direct mode: the same core step functions looped in one process, no DDS (faster)")
     p.add_argument("--duration", type=float, default=None, metavar="S",
                    help="simulate only S seconds (default: the scenario's duration)")
+    p.add_argument("--start-offset", type=float, default=0.0, metavar="S",
+                   help="start S seconds after the scenario's start (e.g. a short window near closest approach)")
     p.add_argument("--force", action="store_true", help="replace a non-empty --out directory")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -78,23 +81,29 @@ def _run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)  # SimulationError names what is wrong
     if args.duration is not None and not args.duration > 0:
         raise SimulationError(f"--duration must be > 0 s, got {args.duration}")
+    if not (args.start_offset >= 0 and args.start_offset < scenario.scenario.duration_s):
+        raise SimulationError(f"--start-offset must be in [0, {scenario.scenario.duration_s}) s, "
+                              f"got {args.start_offset}")
     out = args.out.resolve()
     _check_out(out, args.force)
-    if not args.direct:
-        raise SimulationError(
-            "the ROS lockstep mode (nodes over DDS on /clock) is not available yet; "
-            "run with --direct for the in-process simulation of the same pass")
-
     from qsat_pat.sim.bag import write_bag
-    from qsat_pat.sim.direct import run_direct
     from qsat_pat.sim.report import build_report, write_plots
 
     progress = None if args.quiet else ProgressBar(f"sim {scenario.name}")
-    record = run_direct(scenario, seed=args.seed, duration_s=args.duration, progress=progress)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     tmp.chmod(0o755)
     try:
+        if args.direct:
+            from qsat_pat.sim.direct import run_direct
+
+            record = run_direct(scenario, seed=args.seed, duration_s=args.duration, progress=progress,
+                                start_offset_s=args.start_offset)
+        else:
+            from qsat_pat.nodes.sim_world import run_ros
+
+            record = run_ros(scenario, seed=args.seed, duration_s=args.duration, progress=progress,
+                             start_offset_s=args.start_offset, work_dir=tmp / "ros", log=(lambda *a: None) if args.quiet else print)
         report = build_report(record)
         (tmp / "report.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
         if not args.no_plots:

@@ -83,6 +83,29 @@ def image_to_array(msg: Image) -> np.ndarray:
     return np.ascontiguousarray(rows).view(np.dtype(dtype).newbyteorder(endian)).astype(dtype, copy=False).copy()
 
 
+def array_to_image(image: np.ndarray, stamp: Time, frame_id: str) -> Image:
+    """2-D uint8/uint16 array -> ``sensor_msgs/Image`` (mono8/mono16, little-endian).
+
+    Raises
+    ------
+    ImagingError
+        Not a 2-D uint8 or uint16 array.
+    """
+    a = np.asarray(image)
+    if a.ndim != 2 or a.dtype not in (np.uint8, np.uint16):
+        raise ImagingError(f"image must be a 2-D uint8 or uint16 array, got {a.dtype} with shape {a.shape}")
+    a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+    msg = Image()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = int(a.shape[0]), int(a.shape[1])
+    msg.encoding = "mono8" if a.dtype.itemsize == 1 else "mono16"
+    msg.is_bigendian = 0
+    msg.step = int(a.shape[1] * a.dtype.itemsize)
+    msg.data = a.tobytes()
+    return msg
+
+
 def centroid_to_msg(result: CentroidResult, header, camera_id: str,
                   out: BeaconCentroid | None = None) -> BeaconCentroid:
     """Core :class:`CentroidResult` -> ``BeaconCentroid`` (same field names).

@@ -82,7 +82,9 @@ __all__ = [
     "TerminalLoop",
     "camera_geometry",
     "imaging_config",
+    "SoftwareLink",
     "measure_frame",
+    "measurement_from_centroid",
     "run_direct",
 ]
 
@@ -194,18 +196,60 @@ def measure_frame(imager: BeaconImager, geometry: CameraGeometry, frame: Frame, 
     -------
     Measurement
     """
-    stage = np.asarray(stage_rad, dtype=float)
     res = imager.process(frame.image)
+    return measurement_from_centroid(res.valid, res.x_px, res.y_px, res.covariance_px2, frame, geometry,
+                                     stage_rad)
+
+
+def measurement_from_centroid(valid: bool, x_px: float, y_px: float, cov_px2, frame: Frame,
+                              geometry: CameraGeometry, stage_rad) -> Measurement:
+    """A centroid of ``frame`` (window pixels, from this process or a ``BeaconCentroid``) as a
+    :class:`Measurement`: line of sight composed with the stage reading at the frame time."""
+    stage = np.asarray(stage_rad, dtype=float)
     nan2 = np.full(2, np.nan)
-    if not res.valid:
+    if not valid:
         return Measurement(frame.t_capture_s, False, nan2, nan2, np.full((2, 2), np.nan), stage)
-    c = np.array([res.x_px + frame.roi_x0_px, res.y_px + frame.roi_y0_px])
+    c = np.array([x_px + frame.roi_x0_px, y_px + frame.roi_y0_px])
     act = ActuatorPointing(frame.t_capture_s, stage[0], stage[1])
-    cov_px = np.asarray(res.covariance_px2, dtype=float)
+    cov_px = np.asarray(cov_px2, dtype=float).reshape(2, 2)
     if not np.all(np.isfinite(cov_px)):
         cov_px = np.eye(2) * 0.25
     los, cov = compose_line_of_sight(c, frame.t_capture_s, act, geometry, cov_px)
     return Measurement(frame.t_capture_s, True, los - stage, los, cov, stage)
+
+
+class SoftwareLink:
+    """Where parts of the terminals' software run outside this process (the ROS lockstep mode).
+
+    :func:`run_direct` calls :meth:`begin_step` at every OGS step before anything else (the
+    ROS mode publishes ``/clock`` there), and sends every frame of a camera in
+    :attr:`remote_cameras` through :meth:`exchange` instead of centroiding it in-process:
+    the remote imaging node's centroid becomes the measurement, and the remote fine
+    controller's answer becomes the terminal's FSM command (held until the next answer).
+    The base class is the in-process case: nothing is remote.
+    """
+
+    #: cameras ("ogs_coarse", "ogs_fine", "space") whose frames go to remote software
+    remote_cameras: frozenset = frozenset()
+
+    def begin_step(self, k: int, t_s: float) -> None:
+        """Start of OGS step ``k`` at simulation time ``t_s`` [s]."""
+
+    def exchange(self, camera: str, frame: Frame, stage_rad) -> tuple[tuple, np.ndarray | None]:
+        """Send ``frame`` to the remote software and wait for its answers.
+
+        Returns
+        -------
+        centroid : (valid, x_px, y_px, cov_px2)
+            In the frame's (window) pixels.
+        fsm_command_rad : ndarray (2,) or None
+            The fine controller's answer (None: it did not answer this frame).
+        """
+        raise NotImplementedError
+
+    def end_run(self) -> list[str]:
+        """Notes for the record (what ran where, lockstep statistics)."""
+        return []
 
 
 # ----------------------------------------------------------------------------- per-terminal loop
@@ -527,7 +571,8 @@ class _FsmHistory:
 
 
 def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float | None = None,
-               progress=None, config: DirectConfig | None = None, start_offset_s: float = 0.0) -> SimRecord:
+               progress=None, config: DirectConfig | None = None, start_offset_s: float = 0.0,
+               link: SoftwareLink | None = None) -> SimRecord:
     """Fly a pass of both terminals in one process and record it.
 
     Parameters
@@ -544,6 +589,8 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
     start_offset_s : float
         Start this long after the scenario's start (e.g. near closest approach for a short
         window) [s]; the terminals start in IDLE with the mount on the truth direction.
+    link : SoftwareLink, optional
+        Software running outside this process (the ROS lockstep mode); default: all in-process.
 
     Returns
     -------
@@ -623,9 +670,13 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
     passes = world.orbit.terminal.passes(world.t0_unix_s, world.t0_unix_s + n_steps * dt + 120.0, step_s=10.0)
     aos_s = [p.aos_unix_s - world.t0_unix_s for p in passes]
     progress_every = max(1, n_steps // 200)
+    link = link or SoftwareLink()
+    remote = link.remote_cameras
+    remote_fsm = {"ogs": np.zeros(2), "space": np.zeros(2)}
 
     for k in range(n_steps):
         t = k * dt
+        link.begin_step(k, t)
         tru = world.ogs_truth(k)
         mount = world.models.ogs_mount
         fsm_now = world.ogs_fsm_rad()
@@ -672,7 +723,13 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
             if ready:
                 pending = [p for p in pending if p[0] > t + 1e-12]
                 for _, cam, f, stage, att in sorted(ready, key=lambda p: (p[0], p[1])):
-                    m = measure_frame(imagers[cam], geoms[cam], f, stage)
+                    if cam in remote:
+                        (valid, x_px, y_px, cov_px2), answer = link.exchange(cam, f, stage)
+                        m = measurement_from_centroid(valid, x_px, y_px, cov_px2, f, geoms[cam], stage)
+                        if answer is not None and cam != "ogs_coarse":
+                            remote_fsm["space" if cam == "space" else "ogs"] = np.asarray(answer, dtype=float)
+                    else:
+                        m = measure_frame(imagers[cam], geoms[cam], f, stage)
                     if att is not None and m.valid:
                         m = dataclasses.replace(m, los_rad=World.body_to_reference(att[0], m.los_rad, att[1]))
                     if cam == "ogs_coarse":
@@ -694,6 +751,8 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
                                           at_target=bool(np.hypot(*err_mount) < cfg.at_target_rad),
                                           fsm_rad=fsm_now, point_ahead_rad=tru.point_ahead_rad, dt_s=dt,
                                           fsm_at_rad=fsm_hist.at)
+        if "ogs_fine" in remote:  # the remote fine controller commands the FSM (it holds when idle)
+            fsm_cmd = remote_fsm["ogs"]
         if state not in TRACK_STATES:
             fine_center = None
         if state == PatState.IDLE or state == PatState.PARK:
@@ -731,6 +790,8 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
             space_state, space_cmd, s_offset = space.step(
                 t, visible=tru.visible, time_to_aos_s=time_to_aos, at_target=bool(at_t), fsm_rad=sfsm,
                 point_ahead_rad=st.point_ahead_rad, dt_s=space_dt)
+            if "space" in remote:
+                space_cmd = remote_fsm["space"]
             if space_state not in (*TRACK_STATES, PatState.COAST):
                 space_center = None
             # composed LOS is in the body frame; the tracker works in the reference frame R
@@ -759,12 +820,13 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
     if progress is not None:
         progress(1.0, "done")
     wall = time.perf_counter() - wall0
-    record = SimRecord(scenario=sc.name, seed=world.seed, mode="direct", terminals=recs,
+    record = SimRecord(scenario=sc.name, seed=world.seed, mode="ros" if remote else "direct", terminals=recs,
                        sim_duration_s=n_steps * dt, wall_time_s=wall)
     record.finish()
     record.t0_unix_s = world.t0_unix_s
     record.disturbance_budget = _budget(sc, world, ogs, space, stats, dt, recs)
     record.notes.extend(_notes(sc, cfg, dt, space_dt))
+    record.notes.extend(link.end_run())
     return record
 
 

@@ -1,0 +1,509 @@
+"""Node ``sim_world``: the simulator in the ROS graph, in lockstep with the PAT nodes over DDS.
+
+The world (:class:`qsat_pat.sim.world.World`: orbit truth, Basilisk ADCS, plants,
+atmosphere, cameras) and the loop of :func:`qsat_pat.sim.direct.run_direct` run in this
+node's process.  Frames of the cameras whose software runs as nodes (``remote_cameras``)
+are published as ``sensor_msgs/Image``, and each frame is answered before simulated time
+goes on::
+
+    step k   /clock = t0 + k dt                      (every node runs on use_sim_time)
+             frame due -> <ns>/image (mono16, stamp = mid-exposure time)
+                 -> beacon_imaging -> <ns>/beacon_centroid -> fsm_controller -> <ns>/fsm_command
+             sim_world waits for that centroid and that command (lockstep), uses the
+             centroid as the terminal's measurement and the command as the FSM's
+             -> the plants advance one step with it -> step k+1
+
+Simulated time is the UTC of the pass (``t0`` = the scenario's start), so the ephemeris
+node on ``use_sim_time`` propagates its TLE (the terminals' perturbed TLE, given as a
+parameter) at the right epoch and the fine controller takes the point-ahead from it.
+Time only moves when every answer of the step is in, so a slow machine gives the same
+closed loop as a fast one; an answer that does not come within ``answer_timeout_s``
+(wall clock) is counted in the record's notes and the step goes on with the held command.
+
+What runs where (this is what the ``sim`` deployment contains today): the OGS fine loop --
+fine camera -> ``beacon_imaging`` -> ``fsm_controller`` (point-ahead from ``ephemeris``) --
+runs as nodes.  The OGS coarse loop (coarse camera, Kalman tracker, PAT state machine,
+mount set-points) and the satellite's PAT run in this process with the same core objects
+(:class:`qsat_pat.sim.direct.TerminalLoop`); the node graph does not yet close those loops
+(gimbal_controller has no coarse-camera loop; adcs_pointing takes no tracked offset),
+and the record's notes say so.
+
+``qsat-pat sim`` (without ``--direct``) starts the nodes of the ``sim`` deployment as
+processes and runs this node in its own process (:func:`run_ros`); on a real install
+``ros2 launch qsat_pat sim.launch.py`` starts the same table, ``sim_world`` included
+(:func:`main`, parameters ``scenario``, ``seed``, ``duration_s``, ``start_offset_s``, ``out_dir``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qsat_pat.core.errors import ConfigError, SimulationError
+from qsat_pat.core.params import ConfigBase, param
+from qsat_pat.sim.camera import Frame
+from qsat_pat.sim.direct import DirectConfig, SoftwareLink, camera_geometry, imaging_config, run_direct
+from qsat_pat.sim.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class SimWorldConfig(ConfigBase):
+    """Parameters of ``sim_world`` (ROS parameters of :func:`main`)."""
+
+    scenario: str = param("nominal", "scenario name (config/scenarios/NAME.yaml) or scenario YAML file")
+    seed: int = param(-1, "run seed (-1: the scenario's)", min_value=-1, max_value=2**31 - 1)
+    duration_s: float = param(0.0, "simulated time (0: the scenario's duration)", unit="s", min_value=0.0,
+                              max_value=86400.0)
+    start_offset_s: float = param(0.0, "start this long after the scenario's start", unit="s", min_value=0.0,
+                                  max_value=86400.0)
+    out_dir: str = param("sim_out", "directory for report.json")
+    answer_timeout_s: float = param(5.0, "wall-clock wait for a node's answer before the step goes on "
+                                    "(counted)", unit="s", min_value=0.01, max_value=600.0)
+
+
+#: Camera -> (namespace, camera_id) of its imaging node and fine controller.
+CAMERA_NODES = {"ogs_fine": ("/ogs", "ogs_fine"), "space": ("/space", "space_beacon")}
+#: Cameras whose software runs as nodes in the ``sim`` deployment.
+REMOTE_CAMERAS = ("ogs_fine",)
+#: Lifecycle nodes the lockstep waits for (must be active before time starts).
+LOCKSTEP_NODES = ("/ogs/beacon_imaging", "/ogs/fsm_controller", "/ogs/ephemeris")
+
+
+def ros_mode_config(config: DirectConfig | None = None) -> DirectConfig:
+    """The direct-mode tunables for the ROS mode: remote cameras read out their fixed ROI
+    (a node cannot follow a moving read-out window without a camera driver)."""
+    return (config or DirectConfig()).replace(fine_window_px=0)
+
+
+def ros_mode_scenario(scenario: Scenario) -> Scenario:
+    """The scenario as the ROS mode flies it: the remote OGS fine camera reads its full sensor.
+
+    A fixed ROI cannot be used (the closed-loop spot sits at minus the point-ahead, up to
+    ~50 px from the boresight at 1 urad/px), and a read-out window that follows the spot
+    would move the node's pixel frame under its set-point; the direct mode's moving window
+    is a shortcut of the in-process software only.
+    """
+    return scenario.replace("ogs_fine_camera", roi=(0, 0, 0, 0))
+
+
+def node_parameters(scenario: Scenario, config: DirectConfig | None = None) -> dict[str, dict]:
+    """Parameters of the lockstep nodes that make them the same software as the direct mode.
+
+    Returns ``{fully qualified node name: {parameter: value}}`` (the content of a ROS
+    parameter file): the imaging node gets the camera's gain, read noise and PSF
+    (:func:`qsat_pat.sim.direct.imaging_config`), the fine controller the direct mode's
+    fine loop and FSM, and a pixel -> angle matrix and set-point that match the camera
+    geometry and its fixed ROI; the ephemeris node gets the terminals' perturbed TLE and
+    the site.
+    """
+    from qsat_pat.core.control import FineLoopConfig
+    from qsat_pat.nodes.beacon_imaging import BeaconImagingConfig
+    from qsat_pat.nodes.ephemeris import EphemerisNodeConfig
+    from qsat_pat.nodes.fsm_controller import FsmControllerConfig
+    from qsat_pat.sim.orbit import OrbitTruth
+
+    cfg = ros_mode_config(config)
+    sc = ros_mode_scenario(scenario)
+    cam = sc.ogs_fine_camera
+    dt = cfg.ogs_step_s or 1.0 / cam.frame_rate_hz
+    img = {k: v for k, v in imaging_config(cam).as_dict().items() if k in BeaconImagingConfig.__dataclass_fields__}
+    img.update(camera_id="ogs_fine", roi_track=False)  # + config/sim_beacon_imaging.yaml
+    geom = camera_geometry(cam)
+    m = geom.pixel_to_angle()
+    x0, y0 = (int(cam.roi[0]), int(cam.roi[1])) if any(int(v) for v in cam.roi) else (0, 0)
+    fine = FineLoopConfig(rate_hz=1.0 / dt, ki_per_s=cfg.fine_ki_per_s, predictor_alpha=cfg.ogs_predictor_alpha,
+                          predictor_beta=cfg.ogs_predictor_beta)
+    fsm = {**fine.as_dict(), **sc.ogs_fsm.as_dict()}
+    fsm = {k: v for k, v in fsm.items() if k in FsmControllerConfig.__dataclass_fields__}
+    # the controller's residual is -rad_per_px @ (centroid - setpoint) = los - fsm, and the
+    # camera maps (centroid - boresight) to +M @ d: rad_per_px = -M, set-point in ROI pixels
+    fsm.update(camera_id="ogs_fine", setpoint_x_px=geom.boresight_x_px - x0, setpoint_y_px=geom.boresight_y_px - y0,
+               rad_per_px=[float(v) for v in (-m).reshape(-1)], point_ahead_enabled=True, driver="none",
+               watchdog_period_s=max(0.05, 5 * dt))
+    eph_cfg = sc.site
+    orbit = OrbitTruth(sc.orbit, eph_cfg)
+    eph = {k: v for k, v in eph_cfg.as_dict().items() if k in EphemerisNodeConfig.__dataclass_fields__}
+    eph.update(tle_line1=orbit.terminal_tle.line1, tle_line2=orbit.terminal_tle.line2,
+               rate_hz=20.0, plan_passes=False)
+    return {"/ogs/beacon_imaging": img, "/ogs/fsm_controller": fsm, "/ogs/ephemeris": eph}
+
+
+def write_parameter_file(params: dict[str, dict], path: Path) -> Path:
+    """Write ``{node: {param: value}}`` as a ROS 2 parameter YAML file."""
+    import yaml
+
+    def plain(v):
+        if isinstance(v, (tuple, list)):
+            return [plain(x) for x in v]
+        if isinstance(v, (np.floating, np.integer, np.bool_)):
+            return v.item()
+        return v
+
+    doc = {node: {"ros__parameters": {k: plain(v) for k, v in p.items()}} for node, p in params.items()}
+    path.write_text("# Generated by qsat-pat sim (ROS mode) from the scenario; do not edit.\n"
+                    + yaml.safe_dump(doc, sort_keys=True))
+    return path
+
+
+class RosLink(SoftwareLink):
+    """Lockstep exchange with the nodes (see the module docstring).
+
+    Parameters
+    ----------
+    node : rclpy.node.Node
+        The simulator's node (publishes ``/clock`` and frames, subscribes to the answers).
+    executor : rclpy.executors.Executor
+        Spun while waiting for answers.
+    t0_unix_s : float
+        UTC of simulation time 0 (``/clock`` = t0 + t).
+    remote_cameras : iterable of str
+        Keys of :data:`CAMERA_NODES`.
+    answer_timeout_s : float
+        Wall-clock wait for one answer before the step goes on (counted).
+    """
+
+    def __init__(self, node, executor, t0_unix_s: float, remote_cameras=REMOTE_CAMERAS,
+                 answer_timeout_s: float = 5.0) -> None:
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from rosgraph_msgs.msg import Clock
+        from sensor_msgs.msg import Image
+
+        from qsat_pat.msg import BeaconCentroid, PointingCommand
+        from qsat_pat.nodes.pattern import Qos
+
+        self.node, self.executor = node, executor
+        self.remote_cameras = frozenset(remote_cameras)
+        unknown = self.remote_cameras - set(CAMERA_NODES)
+        if unknown:
+            raise SimulationError(f"no node set-up for cameras {sorted(unknown)}; known: {sorted(CAMERA_NODES)}")
+        self.t0_ns = int(round(t0_unix_s * 1e9))
+        self.answer_timeout_s = float(answer_timeout_s)
+        self.now_ns = self.t0_ns
+        self.clock_pub = node.create_publisher(Clock, "/clock", QoSProfile(depth=1,
+                                                                           reliability=ReliabilityPolicy.RELIABLE))
+        self._clock_msg = Clock()
+        self.image_pubs, self.subs = {}, []
+        self._centroid: dict[str, object] = {}
+        self._command: dict[str, object] = {}
+        self._want_stamp: dict[str, int] = {}
+        for cam in self.remote_cameras:
+            ns, cam_id = CAMERA_NODES[cam]
+            self.image_pubs[cam] = node.create_publisher(Image, f"{ns}/image", Qos.with_depth(Qos.STREAM, 10))
+            self.subs.append(node.create_subscription(
+                BeaconCentroid, f"{ns}/beacon_centroid", lambda m, c=cam: self._on_centroid(c, m),
+                Qos.with_depth(Qos.STREAM, 10)))
+            self.subs.append(node.create_subscription(
+                PointingCommand, f"{ns}/fsm_command", lambda m, c=cam: self._on_command(c, m), Qos.COMMAND))
+        self.stats = {"frames": 0, "centroid_timeouts": 0, "command_timeouts": 0, "stale_clock_answers": 0,
+                      "wait_wall_s": 0.0}
+
+    # -- callbacks -------------------------------------------------------------------------
+    @staticmethod
+    def _ns(stamp) -> int:
+        return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+    def _on_centroid(self, cam: str, msg) -> None:
+        want = self._want_stamp.get(cam)
+        if want is not None and abs(self._ns(msg.header.stamp) - want) < 1000:  # copied header (float-free)
+            self._centroid[cam] = msg
+
+    def _on_command(self, cam: str, msg) -> None:
+        if cam in self._want_stamp and self._command.get(cam) is None:
+            self._command[cam] = msg
+
+    # -- SoftwareLink ----------------------------------------------------------------------
+    def begin_step(self, k: int, t_s: float) -> None:
+        from qsat_pat.nodes.convert import ns_to_stamp
+
+        self.now_ns = self.t0_ns + int(round(t_s * 1e9))
+        self._clock_msg.clock = ns_to_stamp(self.now_ns)
+        self.clock_pub.publish(self._clock_msg)
+
+    def exchange(self, camera: str, frame: Frame, stage_rad):
+        from qsat_pat.nodes.convert import array_to_image, ns_to_stamp
+
+        stamp_ns = self.t0_ns + int(round(frame.t_capture_s * 1e9))
+        self._want_stamp[camera] = stamp_ns
+        self._centroid[camera] = None
+        self._command[camera] = None
+        self.image_pubs[camera].publish(array_to_image(frame.image, ns_to_stamp(stamp_ns), camera))
+        self.stats["frames"] += 1
+        t_wait = time.monotonic()
+        deadline = t_wait + self.answer_timeout_s
+        while (self._centroid[camera] is None or self._command[camera] is None) and time.monotonic() < deadline:
+            self.executor.spin_once(timeout_sec=0.005)
+        self.stats["wait_wall_s"] += time.monotonic() - t_wait
+        c, u = self._centroid[camera], self._command[camera]
+        self._want_stamp.pop(camera, None)
+        if c is None:
+            self.stats["centroid_timeouts"] += 1
+            centroid = (False, math.nan, math.nan, np.full((2, 2), np.nan))
+        else:
+            centroid = (bool(c.valid), float(c.x_px), float(c.y_px), np.reshape(np.asarray(c.covariance_px2), (2, 2)))
+        if u is None:
+            self.stats["command_timeouts"] += 1
+            return centroid, None
+        if self._ns(u.header.stamp) < self.now_ns - 1000:  # the node's clock had not reached this step
+            self.stats["stale_clock_answers"] += 1
+        return centroid, np.array([u.axis1_rad, u.axis2_rad])
+
+    def end_run(self) -> list[str]:
+        s = self.stats
+        return [
+            "ROS lockstep mode: " + ", ".join(f"{CAMERA_NODES[c][0]} {c}: beacon_imaging -> fsm_controller "
+                                             "(point-ahead from ephemeris) over DDS" for c in sorted(self.remote_cameras))
+            + "; in this process with the direct mode's core objects: the OGS coarse loop (coarse camera, "
+            "tracker, PAT, mount) and the satellite's PAT (the node graph does not close those loops yet)",
+            f"lockstep: {s['frames']} frames exchanged, {s['centroid_timeouts']} centroid and "
+            f"{s['command_timeouts']} command timeouts, {s['stale_clock_answers']} answers stamped before the "
+            f"step's clock; {s['wait_wall_s']:.1f} s wall spent waiting for nodes",
+        ]
+
+
+def wait_for_nodes(node, executor, names=LOCKSTEP_NODES, timeout_s: float = 60.0, check=None) -> None:
+    """Block until every lifecycle node in ``names`` reports ACTIVE (``get_state`` service).
+
+    ``check()``, if given, is called while waiting (it raises when a node process died).
+
+    Raises
+    ------
+    SimulationError
+        A node is not active within ``timeout_s`` (its name and last state in the message).
+    """
+    from lifecycle_msgs.srv import GetState
+
+    deadline = time.monotonic() + timeout_s
+    pending = {n: node.create_client(GetState, f"{n}/get_state") for n in names}
+    last: dict[str, str] = {n: "not discovered" for n in names}
+    try:
+        while pending:
+            if check is not None:
+                check()
+            if time.monotonic() > deadline:
+                raise SimulationError("nodes not active after {:.0f} s: {}".format(
+                    timeout_s, ", ".join(f"{n} ({last[n]})" for n in sorted(pending))))
+            for name, cli in list(pending.items()):
+                if not cli.service_is_ready():
+                    continue
+                fut = cli.call_async(GetState.Request())
+                t_end = time.monotonic() + 2.0
+                while not fut.done() and time.monotonic() < t_end:
+                    executor.spin_once(timeout_sec=0.02)
+                if fut.done() and fut.result() is not None:
+                    label = fut.result().current_state.label
+                    last[name] = label
+                    if label == "active":
+                        node.destroy_client(cli)
+                        del pending[name]
+            executor.spin_once(timeout_sec=0.1)
+    finally:
+        for cli in pending.values():
+            node.destroy_client(cli)
+
+
+def wait_for_matches(link: RosLink, timeout_s: float = 30.0) -> None:
+    """Block until every frame publisher has a subscriber and every answer topic a publisher."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ok = all(p.get_subscription_count() > 0 for p in link.image_pubs.values()) and all(
+            link.node.count_publishers(s.topic_name) > 0 for s in link.subs)
+        if ok:
+            return
+        link.executor.spin_once(timeout_sec=0.05)
+    raise SimulationError("the imaging and controller nodes did not connect to sim_world within "
+                          f"{timeout_s:.0f} s (image subscribers / centroid and command publishers missing)")
+
+
+def run_lockstep(scenario: Scenario, *, seed: int | None = None, duration_s: float | None = None,
+                 start_offset_s: float = 0.0, progress=None, config: DirectConfig | None = None,
+                 answer_timeout_s: float = 5.0, startup_timeout_s: float = 60.0, context=None, check=None):
+    """Run the simulator as node ``/sim_world`` against nodes already started; returns the SimRecord."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    from qsat_pat.sim.world import World  # noqa: F401  (import errors surface before DDS starts)
+
+    own = context is None
+    if own:
+        context = rclpy.Context()
+        rclpy.init(context=context, args=[])
+    node = rclpy.create_node("sim_world", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    try:
+        sc = ros_mode_scenario(scenario)
+        t0 = _start_unix_s(sc, start_offset_s)
+        link = RosLink(node, executor, t0, REMOTE_CAMERAS, answer_timeout_s)
+        link.begin_step(0, 0.0)  # nodes on sim time see the start time before they are asked
+        wait_for_nodes(node, executor, timeout_s=startup_timeout_s, check=check)
+        wait_for_matches(link, timeout_s=startup_timeout_s)
+        record = run_direct(sc, seed=seed, duration_s=duration_s, progress=progress,
+                            config=ros_mode_config(config), start_offset_s=start_offset_s, link=link)
+        record.lockstep = dict(link.stats)
+        return record
+    finally:
+        executor.remove_node(node)
+        node.destroy_node()
+        executor.shutdown()
+        if own:
+            rclpy.shutdown(context=context)
+
+
+def _start_unix_s(scenario: Scenario, start_offset_s: float) -> float:
+    from qsat_pat.sim.orbit import OrbitTruth
+
+    orbit = OrbitTruth(scenario.orbit, scenario.site)
+    return orbit.tca_unix_s - scenario.scenario.start_before_tca_s + float(start_offset_s)
+
+
+def run_ros(scenario: Scenario, *, seed: int | None = None, duration_s: float | None = None,
+            start_offset_s: float = 0.0, progress=None, config: DirectConfig | None = None,
+            work_dir: Path, log=print, answer_timeout_s: float = 5.0):
+    """Start the ``sim`` deployment's nodes as processes and fly the pass in lockstep with them.
+
+    Parameters
+    ----------
+    work_dir : Path
+        Where the generated parameter file and the nodes' logs go.
+
+    Returns
+    -------
+    SimRecord
+    """
+    from qsat_pat.deployments import get_deployment
+    from qsat_pat.launcher import _die_with_parent, _stop_all, node_command
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    node_params = node_parameters(scenario, config)
+    node_params["/bag_recorder"] = {"output_dir": str(work_dir / "dds_bag")}
+    params = write_parameter_file(node_params, work_dir / "sim_parameters.yaml")
+    dep = get_deployment("sim")
+    procs = []
+    logs = []
+    try:
+        for spec in dep.nodes:
+            if spec.executable == "sim_world":
+                continue
+            cmd = node_command(spec, dep) + ["--params-file", str(params)]
+            lf = open(work_dir / f"{spec.fqn.strip('/').replace('/', '.')}.log", "w")
+            logs.append(lf)
+            procs.append((spec, subprocess.Popen(cmd, stdout=lf, stderr=subprocess.STDOUT, start_new_session=True,
+                                                 preexec_fn=_die_with_parent, env={**os.environ})))
+            log(f"[sim] started {spec.fqn} (pid {procs[-1][1].pid})")
+
+        def check() -> None:
+            dead = [s.fqn for s, p in procs if p.poll() is not None]
+            if dead:
+                tails = "; ".join(f"{n}: {_log_tail(work_dir, n)}" for n in dead)
+                raise SimulationError(f"nodes exited: {tails}")
+
+        record = run_lockstep(scenario, seed=seed, duration_s=duration_s, start_offset_s=start_offset_s,
+                              progress=progress, config=config, answer_timeout_s=answer_timeout_s, check=check)
+        check()
+        return record
+    finally:
+        _stop_all(procs, lambda *a: None)
+        for lf in logs:
+            lf.close()
+
+
+def _log_tail(work_dir: Path, fqn: str) -> str:
+    path = work_dir / f"{fqn.strip('/').replace('/', '.')}.log"
+    try:
+        lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    except OSError:
+        return "(no log)"
+    return lines[-1] if lines else "(empty log)"
+
+
+def push_parameters(node, executor, params: dict[str, dict], timeout_s: float = 30.0) -> None:
+    """Set ``{node: {param: value}}`` on running nodes through their parameter services.
+
+    Raises
+    ------
+    SimulationError
+        A node does not answer within ``timeout_s`` or refuses a value (its reason).
+    """
+    from rclpy.parameter import Parameter
+    from rclpy.parameter_client import AsyncParameterClient
+
+    for target, values in params.items():
+        client = AsyncParameterClient(node, target)
+        try:
+            if not client.wait_for_services(timeout_sec=timeout_s):
+                raise SimulationError(f"{target}: parameter services not available after {timeout_s:.0f} s")
+            plist = [Parameter(k, value=list(v) if isinstance(v, tuple) else v) for k, v in sorted(values.items())]
+            fut = client.set_parameters(plist)
+            deadline = time.monotonic() + timeout_s
+            while not fut.done() and time.monotonic() < deadline:
+                executor.spin_once(timeout_sec=0.05)
+            if not fut.done():
+                raise SimulationError(f"{target}: set_parameters did not answer within {timeout_s:.0f} s")
+            refused = [f"{p.name}: {r.reason}" for p, r in zip(plist, fut.result().results, strict=True)
+                       if not r.successful]
+            if refused:
+                raise SimulationError(f"{target} refused parameters: {'; '.join(refused)}")
+        finally:
+            client.destroy()
+
+
+def main(args=None) -> int:
+    """``ros2 run qsat_pat sim_world`` / ``ros2 launch qsat_pat sim.launch.py``: fly the pass.
+
+    Parameters (ROS): ``scenario`` (name or file), ``seed`` (-1: the scenario's),
+    ``duration_s`` (0: the scenario's), ``start_offset_s``, ``out_dir`` (report.json goes
+    there).  The scenario-dependent parameters of the lockstep nodes
+    (:func:`node_parameters`) are set through their parameter services before time starts.
+    Exit 0 when the pass is flown, 1 on a simulation error, 130 on Ctrl-C.
+    """
+    import json
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    from qsat_pat.sim.report import build_report
+    from qsat_pat.sim.scenario import load_scenario
+
+    context = rclpy.Context()
+    rclpy.init(context=context, args=args if args is not None else sys.argv)
+    try:
+        probe = rclpy.create_node("sim_world_setup", context=context)
+        values = {f: probe.declare_parameter(f, getattr(SimWorldConfig(), f)).value
+                  for f in SimWorldConfig.__dataclass_fields__}
+        cfg = SimWorldConfig(**values)  # ConfigError names a bad value
+        scenario = load_scenario(cfg.scenario)
+        ex = SingleThreadedExecutor(context=context)
+        ex.add_node(probe)
+        wait_for_nodes(probe, ex)
+        push_parameters(probe, ex, node_parameters(scenario))
+        ex.remove_node(probe)
+        probe.destroy_node()
+        record = run_lockstep(scenario, seed=None if cfg.seed < 0 else cfg.seed, duration_s=cfg.duration_s or None,
+                              start_offset_s=cfg.start_offset_s, answer_timeout_s=cfg.answer_timeout_s,
+                              context=context)
+        out_dir = Path(cfg.out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "report.json").write_text(json.dumps(build_report(record), indent=2, allow_nan=False) + "\n")
+        print(f"sim_world: report written to {out_dir / 'report.json'}", flush=True)
+        return 0
+    except (SimulationError, ConfigError) as exc:
+        print(f"sim_world: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if context.ok():
+            rclpy.shutdown(context=context)
+
+
+CONFIG_CLASS = SimWorldConfig
+
+if __name__ == "__main__":
+    sys.exit(main())
