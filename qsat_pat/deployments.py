@@ -103,8 +103,14 @@ class Deployment:
     extra: dict = field(default_factory=dict)
 
 
+#: The OGS coarse (wide-field acquisition) camera's imaging node: frames on ``coarse/image``,
+#: centroids on ``coarse_centroid`` (pat_manager's coarse detections).
+COARSE_IMAGING = NodeSpec("beacon_imaging", "coarse_imaging", OGS_NS, ("beacon_imaging.yaml", "coarse_imaging.yaml"),
+                          remappings=(("image", "coarse/image"), ("beacon_centroid", "coarse_centroid")))
+
 #: The optical ground station terminal (recorder excluded; each deployment adds its own).
 OGS_NODES: tuple[NodeSpec, ...] = (
+    COARSE_IMAGING,
     NodeSpec("beacon_imaging", "beacon_imaging", OGS_NS, ("beacon_imaging.yaml",)),
     NodeSpec("track_predictor", "track_predictor", OGS_NS, ("track_predictor.yaml",),
              remappings=(("actuator_state", "fsm_state"),)),
@@ -142,6 +148,8 @@ LINK_NODES: tuple[NodeSpec, ...] = (
 #: The nodes that close their loop with the simulator over DDS (``sim`` deployment); their
 #: scenario-dependent parameters come from :func:`qsat_pat.nodes.sim_world.node_parameters`.
 SIM_LOCKSTEP_NODES: tuple[NodeSpec, ...] = (
+    NodeSpec(COARSE_IMAGING.executable, COARSE_IMAGING.name, OGS_NS,
+             (*COARSE_IMAGING.parameters, "sim_beacon_imaging.yaml"), COARSE_IMAGING.remappings),
     NodeSpec("beacon_imaging", "beacon_imaging", OGS_NS, ("beacon_imaging.yaml", "sim_beacon_imaging.yaml")),
     NodeSpec("fsm_controller", "fsm_controller", OGS_NS, ("fsm_controller.yaml",)),
     NodeSpec("ephemeris", "ephemeris", OGS_NS, ("ephemeris.yaml",)),

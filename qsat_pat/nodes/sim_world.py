@@ -68,18 +68,23 @@ class SimWorldConfig(ConfigBase):
                                     "(counted)", unit="s", min_value=0.01, max_value=600.0)
 
 
-#: Camera -> (namespace, camera_id) of its imaging node and fine controller.
-CAMERA_NODES = {"ogs_fine": ("/ogs", "ogs_fine"), "space": ("/space", "space_beacon")}
+#: Camera -> its frame topic, the imaging node's centroid topic and (fine cameras) the fine
+#: controller's command topic that answers each frame.
+CAMERA_NODES = {
+    "ogs_coarse": {"image": "/ogs/coarse/image", "centroid": "/ogs/coarse_centroid", "command": None},
+    "ogs_fine": {"image": "/ogs/image", "centroid": "/ogs/beacon_centroid", "command": "/ogs/fsm_command"},
+    "space": {"image": "/space/image", "centroid": "/space/beacon_centroid", "command": "/space/fsm_command"},
+}
 #: Cameras whose software runs as nodes in the ``sim`` deployment.
-REMOTE_CAMERAS = ("ogs_fine",)
+REMOTE_CAMERAS = ("ogs_coarse", "ogs_fine")
 #: Lifecycle nodes the lockstep waits for (must be active before time starts).
-LOCKSTEP_NODES = ("/ogs/beacon_imaging", "/ogs/fsm_controller", "/ogs/ephemeris")
+LOCKSTEP_NODES = ("/ogs/coarse_imaging", "/ogs/beacon_imaging", "/ogs/fsm_controller", "/ogs/ephemeris")
 
 
 def ros_mode_config(config: DirectConfig | None = None) -> DirectConfig:
-    """The direct-mode tunables for the ROS mode: remote cameras read out their fixed ROI
-    (a node cannot follow a moving read-out window without a camera driver)."""
-    return (config or DirectConfig()).replace(fine_window_px=0)
+    """The direct-mode tunables for the ROS mode: remote cameras read out their configured
+    ROI (the nodes' pixel set-points assume a fixed frame; no moving read-out windows)."""
+    return (config or DirectConfig()).replace(fine_window_px=0, coarse_window_px=0)
 
 
 def ros_mode_scenario(scenario: Scenario) -> Scenario:
@@ -132,7 +137,11 @@ def node_parameters(scenario: Scenario, config: DirectConfig | None = None) -> d
     eph = {k: v for k, v in eph_cfg.as_dict().items() if k in EphemerisNodeConfig.__dataclass_fields__}
     eph.update(tle_line1=orbit.terminal_tle.line1, tle_line2=orbit.terminal_tle.line2,
                rate_hz=20.0, plan_passes=False)
-    return {"/ogs/beacon_imaging": img, "/ogs/fsm_controller": fsm, "/ogs/ephemeris": eph}
+    coarse = {k: v for k, v in imaging_config(sc.ogs_coarse_camera).as_dict().items()
+              if k in BeaconImagingConfig.__dataclass_fields__}
+    coarse.update(camera_id="ogs_coarse", roi_track=False)
+    return {"/ogs/coarse_imaging": coarse, "/ogs/beacon_imaging": img, "/ogs/fsm_controller": fsm,
+            "/ogs/ephemeris": eph}
 
 
 def write_parameter_file(params: dict[str, dict], path: Path) -> Path:
@@ -193,14 +202,15 @@ class RosLink(SoftwareLink):
         self._centroid: dict[str, object] = {}
         self._command: dict[str, object] = {}
         self._want_stamp: dict[str, int] = {}
-        for cam in self.remote_cameras:
-            ns, cam_id = CAMERA_NODES[cam]
-            self.image_pubs[cam] = node.create_publisher(Image, f"{ns}/image", Qos.with_depth(Qos.STREAM, 10))
+        for cam in sorted(self.remote_cameras):
+            topics = CAMERA_NODES[cam]
+            self.image_pubs[cam] = node.create_publisher(Image, topics["image"], Qos.with_depth(Qos.STREAM, 10))
             self.subs.append(node.create_subscription(
-                BeaconCentroid, f"{ns}/beacon_centroid", lambda m, c=cam: self._on_centroid(c, m),
+                BeaconCentroid, topics["centroid"], lambda m, c=cam: self._on_centroid(c, m),
                 Qos.with_depth(Qos.STREAM, 10)))
-            self.subs.append(node.create_subscription(
-                PointingCommand, f"{ns}/fsm_command", lambda m, c=cam: self._on_command(c, m), Qos.COMMAND))
+            if topics["command"]:
+                self.subs.append(node.create_subscription(
+                    PointingCommand, topics["command"], lambda m, c=cam: self._on_command(c, m), Qos.COMMAND))
         self.stats = {"frames": 0, "centroid_timeouts": 0, "command_timeouts": 0, "stale_clock_answers": 0,
                       "wait_wall_s": 0.0}
 
@@ -215,7 +225,7 @@ class RosLink(SoftwareLink):
             self._centroid[cam] = msg
 
     def _on_command(self, cam: str, msg) -> None:
-        if cam in self._want_stamp and self._command.get(cam) is None:
+        if cam in self._want_stamp and self._command.get(cam, False) is None:
             self._command[cam] = msg
 
     # -- SoftwareLink ----------------------------------------------------------------------
@@ -232,7 +242,7 @@ class RosLink(SoftwareLink):
         stamp_ns = self.t0_ns + int(round(frame.t_capture_s * 1e9))
         self._want_stamp[camera] = stamp_ns
         self._centroid[camera] = None
-        self._command[camera] = None
+        self._command[camera] = None if CAMERA_NODES[camera]["command"] else False  # False: no answer due
         self.image_pubs[camera].publish(array_to_image(frame.image, ns_to_stamp(stamp_ns), camera))
         self.stats["frames"] += 1
         t_wait = time.monotonic()
@@ -247,6 +257,8 @@ class RosLink(SoftwareLink):
             centroid = (False, math.nan, math.nan, np.full((2, 2), np.nan))
         else:
             centroid = (bool(c.valid), float(c.x_px), float(c.y_px), np.reshape(np.asarray(c.covariance_px2), (2, 2)))
+        if u is False:
+            return centroid, None
         if u is None:
             self.stats["command_timeouts"] += 1
             return centroid, None
@@ -256,11 +268,13 @@ class RosLink(SoftwareLink):
 
     def end_run(self) -> list[str]:
         s = self.stats
+        over = ", ".join(f"{c} ({CAMERA_NODES[c]['image']} -> {CAMERA_NODES[c]['centroid']}"
+                         + (f" -> {CAMERA_NODES[c]['command']}" if CAMERA_NODES[c]["command"] else "") + ")"
+                         for c in sorted(self.remote_cameras))
         return [
-            "ROS lockstep mode: " + ", ".join(f"{CAMERA_NODES[c][0]} {c}: beacon_imaging -> fsm_controller "
-                                             "(point-ahead from ephemeris) over DDS" for c in sorted(self.remote_cameras))
-            + "; in this process with the direct mode's core objects: the OGS coarse loop (coarse camera, "
-            "tracker, PAT, mount) and the satellite's PAT (the node graph does not close those loops yet)",
+            f"ROS lockstep mode: over DDS: {over}; in this process with the direct mode's core objects: "
+            "the OGS tracker, PAT and mount set-points, and the satellite's PAT (the node graph does not close "
+            "those loops yet)",
             f"lockstep: {s['frames']} frames exchanged, {s['centroid_timeouts']} centroid and "
             f"{s['command_timeouts']} command timeouts, {s['stale_clock_answers']} answers stamped before the "
             f"step's clock; {s['wait_wall_s']:.1f} s wall spent waiting for nodes",
