@@ -11,8 +11,14 @@ after: York's cloud breaks, what issue 3's floor is about) and "dropouts" (1-4 m
 frames in the low-power noise logs).
 
 Ephemeris-aided (default): each cj pass gets its geometry (TCA = T/2, tau = 0.133 T, see
-``qsat_pat.commands.track.york_pass_geometry``) and the tracker's pass model; the cv logs
-have no pass geometry.  ``--no-ephemeris`` runs the filters alone; ``--baseline MODEL``
+``qsat_pat.commands.track.york_pass_geometry``) and the tracker's pass model, fitted while
+coasting to the last max(6 s, time coasted) of measurements (``pass_window_s``); the cv logs
+have no pass geometry.
+
+Each gap also carries ``truth_std_px``, the truth's own standard error (frame-to-frame
+scatter after the gap; ~10-20 px on the noise logs, 0-0.6 px on the others), and the
+summaries count the gaps where York's error is within twice that (``n_york_within_truth_noise``:
+there a factor 2 against York cannot be resolved) and the > 2x gaps outside them.  ``--no-ephemeris`` runs the filters alone; ``--baseline MODEL``
 (default ca) adds that model without ephemeris for comparison.
 
 Usage::
@@ -62,15 +68,21 @@ def _summary(errs: list[dict]) -> dict:
         return {"n": 0}
     ours = np.array([e["ours_px"] for e in errs])
     york = np.array([e["york_px"] for e in errs])
+    truth_std = np.array([e["truth_std_px"] for e in errs], float)
     ratio = ours / np.maximum(york, 1e-9)
+    worse = ours > 2 * york
+    # York's error above twice the truth's own standard error: a comparison the data can make
+    resolvable = york > 2 * np.nan_to_num(truth_std, nan=0.0)
     return {
         "n": len(errs),
         "median_ours_px": float(np.median(ours)),
         "median_york_px": float(np.median(york)),
         "median_better_than_york": bool(np.median(ours) < np.median(york)),
-        "n_worse_than_2x_york": int(np.sum(ours > 2 * york)),
+        "n_worse_than_2x_york": int(np.sum(worse)),
         "worst_ratio": float(np.max(ratio)),
         "floor_met": bool(np.median(ours) < np.median(york) and np.all(ours <= 2 * york)),
+        "n_york_within_truth_noise": int(np.sum(~resolvable)),
+        "n_worse_than_2x_york_where_resolvable": int(np.sum(worse & resolvable)),
     }
 
 
@@ -80,6 +92,7 @@ def evaluate(models: list[str], files: list[Path], ephemeris: bool = True, suffi
     logs = {f.name: read_york_log(f) for f in files}
     for model in models:
         t0 = time.perf_counter()
+        c0 = time.process_time()
         gaps = []
         rows = 0
         for name, log in logs.items():
@@ -91,13 +104,15 @@ def evaluate(models: list[str], files: list[Path], ephemeris: bool = True, suffi
             for g in reacquisition_errors(log.time_s, log.measured_px, res.post_xy, log.york_estimate_px):
                 gaps.append({"file": name, "first_row": g.first_row + 2, "last_row": g.last_row + 2,
                              "duration_s": round(g.duration_s, 4), "truth_px": g.truth.tolist(),
-                             "ours_px": round(g.error, 4), "york_px": round(g.reference_error, 4)})
+                             "ours_px": round(g.error, 4), "york_px": round(g.reference_error, 4),
+                             "truth_std_px": round(g.truth_std, 4)})
         block = [g for g in gaps if g["duration_s"] >= BLOCKAGE_MIN_S]
         drop = [g for g in gaps if g["duration_s"] < BLOCKAGE_MIN_S]
         model = model + suffix
         out["models"][model] = {
             "all_gaps": _summary(gaps), "blockages": _summary(block), "dropouts": _summary(drop),
-            "rows": rows, "replay_s": round(time.perf_counter() - t0, 2), "gaps": gaps}
+            "rows": rows, "replay_s": round(time.perf_counter() - t0, 2),
+            "replay_cpu_s": round(time.process_time() - c0, 2), "gaps": gaps}
         print(model, json.dumps({k: out["models"][model][k] for k in ("all_gaps", "blockages", "dropouts")}),
               flush=True)
     return out
@@ -126,7 +141,10 @@ def main(argv=None) -> int:
         "floor": "issue 3, on the blockages: median better than York's and no gap more than 2x York's",
         "ephemeris": None if args.no_ephemeris else {
             "tca_fraction_of_T": YORK_TCA_FRACTION, "tau_fraction_of_T": YORK_TAU_FRACTION,
-            "source": "calibrated on the cj_clean_* passes (no gaps); T from the file name"},
+            "source": "calibrated on the cj_clean_* passes (no gaps); T from the file name",
+            "pass_window_s": YORK_PX_CONFIG["pass_window_s"]},
+        "truth_std": "standard error of the truth: 1.2533 / sqrt(5) x robust frame-to-frame std of the "
+                     "2nd-16th measurements after the gap",
         "files": [f.name for f in files],
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
                     "numpy": np.__version__, "cpu_count": os.cpu_count()},

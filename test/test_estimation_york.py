@@ -112,7 +112,7 @@ def _gap_durations():
 @functools.cache
 def _blockage_errors(model):
     """Issue 3's metric over the blockages (>= BLOCKAGE_MIN_S) of every pass, ephemeris-aided."""
-    ours, york = [], []
+    ours, york, truth_std = [], [], []
     for f in sorted(PASSES.glob("*.csv")):
         log = read_york_log(f)
         if not any(g.duration_s >= BLOCKAGE_MIN_S for g in
@@ -125,7 +125,8 @@ def _blockage_errors(model):
                                       min_duration_s=BLOCKAGE_MIN_S):
             ours.append(g.error)
             york.append(g.reference_error)
-    return np.array(ours), np.array(york)
+            truth_std.append(g.truth_std)
+    return np.array(ours), np.array(york), np.array(truth_std)
 
 
 @needs_data
@@ -160,6 +161,26 @@ def test_york_pass_geometry_is_what_the_clean_passes_show():
     assert york_pass_geometry("cv_clean_04A.csv") is None
 
 
+@needs_data
+def test_cli_replay_pass_window_option(tmp_path, capsys):
+    # --pass-window-s 0 restores the single anchored pass fit; the default (6 s) coasts on the
+    # local fit: the same measured rows, different predictions inside the blockages
+    src = PASSES / "cj_breaks_04A_T60s.csv"
+    rows = {}
+    for w in ("0", None):
+        out = tmp_path / f"o{w}.csv"
+        extra = [] if w is None else ["--pass-window-s", w]
+        assert main(["track", "replay", str(src), "--model", "ca", "--out", str(out)] + extra) == 0
+        rows[w] = _read_out(out)
+    capsys.readouterr()
+    log = read_york_log(src)
+    a, b = [g for g in find_gaps(log.measured_px) if log.time_s[g[1]] - log.time_s[g[0]] > 1.0][0]
+    assert rows["0"][a - 5]["post_X"] == rows[None][a - 5]["post_X"]
+    assert abs(float(rows["0"][b]["post_X"]) - float(rows[None][b]["post_X"])) > 0.1
+    assert main(["track", "replay", str(src), "--out", str(tmp_path / "x.csv"), "--pass-window-s", "-1"]) == 2
+    assert "pass_window_s" in capsys.readouterr().err
+
+
 def test_cli_replay_needs_both_halves_of_the_pass_geometry(tmp_path, capsys):
     src = tmp_path / "log.csv"
     src.write_text("measured_X,measured_Y,Time\n1,2,0.0\n1,2,0.1\n")
@@ -175,17 +196,51 @@ def test_reacquisition_median_over_blockages_beats_york():
     Ephemeris-aided pass model (York's passes: TCA = T/2, tau = 0.133 T); without it the
     filters alone have a median of ~10.7 px against York's 7.3 px.
     """
-    ours, york = _blockage_errors(FLOOR_MODEL)
+    ours, york, _ = _blockage_errors(FLOOR_MODEL)
     assert ours.size == 46
     assert np.median(ours) < np.median(york), (np.median(ours), np.median(york))
 
 
 @needs_data
 @pytest.mark.slow
+def test_reacquisition_worst_blockages_are_bounded():
+    """Regression guard of the local pass fit while coasting (pass_window_s = 6 s).
+
+    Before it (one pass fit to all measurements, anchored at the last): 12 of 46 blockages
+    more than 2x worse than York, worst ratio 21.5; with it: 11, worst 9.8.  Five of the 11
+    are on York's noise logs, where York's own error is within twice the truth's standard
+    error (a median of 5 centroids jittering by ~25 px: 10-20 px), so a factor 2 cannot be
+    resolved there.
+    """
+    ours, york, truth_std = _blockage_errors(FLOOR_MODEL)
+    worse = ours > 2 * york
+    assert np.max(ours / york) < 12.0
+    assert np.sum(worse) <= 11
+    resolvable = york > 2 * np.nan_to_num(truth_std)
+    assert np.sum(worse & resolvable) <= 6
+
+
+@needs_data
+def test_truth_uncertainty_separates_the_noise_logs():
+    # the truth (median of 5 centroids) of a noise log scatters by ~10 px; of a clean one by
+    # well under a pixel (integer centroids of a slow spot)
+    for name, lo, hi in (("cj_noise_breaks_04A_T60s.csv", 5.0, 40.0), ("cj_breaks_04A_T60s.csv", 0.0, 1.0)):
+        log = read_york_log(PASSES / name)
+        gaps = reacquisition_errors(log.time_s, log.measured_px, log.york_estimate_px, log.york_estimate_px,
+                                    min_duration_s=BLOCKAGE_MIN_S)
+        assert len(gaps) == 3
+        assert all(lo <= g.truth_std <= hi for g in gaps), [g.truth_std for g in gaps]
+
+
+@needs_data
+@pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason=(
-    "issue 3's floor is not met yet: over the 46 blockages the ephemeris-aided ca median is 5.6 px vs "
-    "York's 7.3 px, but 12 of 46 are more than 2x worse than York's own estimate (4 where York is "
-    "< 1 px; see benchmarks/york_reacquisition.py); strict, so it turns red the day the floor is met"))
+    "issue 3's floor is not met: over the 46 blockages the ephemeris-aided ca median is 5.8 px vs "
+    "York's 7.3 px, but 11 of 46 are more than 2x worse than York's own estimate (worst ratio 9.8): "
+    "5 on noise logs where York's error is within the truth's own noise, 3 where York is < 1 px "
+    "(one after a spurious last detection on a cv log), 2 long breaks through the zenith of the "
+    "420 s passes, 1 short break before the zenith of a 120 s pass; see "
+    "benchmarks/york_reacquisition.py. Strict, so it turns red the day the floor is met"))
 def test_reacquisition_floor_against_york_over_all_passes():
     """Issue 3 floor: median re-acquisition error over all blockages better than York's, none > 2x.
 
@@ -194,7 +249,7 @@ def test_reacquisition_floor_against_york_over_all_passes():
     benchmarks/york_reacquisition.py for the per-gap numbers of every model, and for the
     1-4-frame detection dropouts, which are reported there but are not blockages.
     """
-    ours, york = _blockage_errors(FLOOR_MODEL)
+    ours, york, _ = _blockage_errors(FLOOR_MODEL)
     assert ours.size == 46 and not np.any(np.isnan(ours))
     worse = int(np.sum(ours > 2 * york))
     msg = (f"{FLOOR_MODEL}: median {np.median(ours):.2f} px vs York {np.median(york):.2f} px, "

@@ -136,6 +136,8 @@ def _config_from_args(args) -> tuple[TrackerConfig, np.ndarray | None, YorkLog]:
                     "q_cj": YORK_PX_CONFIG["q_cj"] * args.q}
         else:
             over = {f"q_{args.model}": args.q}
+    if getattr(args, "pass_window_s", None) is not None:
+        over["pass_window_s"] = args.pass_window_s
     learner = None
     if getattr(args, "measurement_std", None) is not None:
         over["measurement_std_rad"] = args.measurement_std
@@ -225,6 +227,9 @@ def register(subparsers) -> None:
     r.add_argument("--tca-s", type=float, default=None,
                    help="time of closest approach of the pass [s] (ephemeris-aided pass model; with --tau-s)")
     r.add_argument("--tau-s", type=float, default=None, help="pass time scale d_min / v [s] (with --tca-s)")
+    r.add_argument("--pass-window-s", type=float, default=None,
+                   help="while coasting, fit the pass model to the last max(this, time coasted) seconds "
+                        f"(default {YORK_PX_CONFIG['pass_window_s']:g}; 0 = one fit to all, anchored at the last)")
     r.add_argument("--no-ephemeris", action="store_true",
                    help="no pass geometry (default: from --tca-s/--tau-s, else from York's _T<sec>s file name)")
     r.set_defaults(func=_cmd_replay)

@@ -63,6 +63,12 @@ Beyond seed 002
   the filter's growing position variance and ``pass_model_std_rad``: short dropouts follow
   the filter, long blockages the pass.  Given with
   :meth:`LosTracker.set_time_of_closest_approach`; without it the filters coast alone.
+  With ``pass_window_s`` > 0 the pass model used while coasting is instead fitted to the
+  last ``max(pass_window_s, time coasted)`` seconds only (:func:`fit_pass_window`: the
+  local rate from the measurements, the curvature from the geometry) and fused with the
+  weight of its own least-squares prediction variance; a real pass (and York's FSM
+  emulation) departs from the ideal shape by a few pixels, slowly, which the local fit
+  absorbs.
 
 References
 ----------
@@ -110,6 +116,8 @@ __all__ = [
     "estimate_measurement_cov",
     "find_gaps",
     "fit_pass_trajectory",
+    "fit_pass_window",
+    "LocalPassFit",
     "prediction_cost",
     "reacquisition_errors",
     "spurious_mask",
@@ -333,6 +341,11 @@ class TrackerConfig(ConfigBase):
                                     min_value=0.0, max_value=10.0)
     pass_robust_scale: float = param(3e-5, "pass model: residual above which the robust fit down-weights a point",
                                      unit="rad", min_value=1e-12, max_value=1e9)
+    pass_window_s: float = param(0.0, "pass model: > 0 fits the pass's offset and gain while coasting only to the "
+                                 "measurements of the last max(pass_window_s, time coasted) seconds (local fit, "
+                                 "linear in the pass angle, fused with the weight of its own prediction variance); "
+                                 "0 = one fit to every measurement, offset anchored at the last one",
+                                 unit="s", min_value=0.0, max_value=1e6)
 
     @property
     def motion_model(self) -> MotionModel:
@@ -353,10 +366,11 @@ class TrackerConfig(ConfigBase):
 #: q_ca = 1e-2 px^2/s^5, q_cj = 1e-5 px^2/s^7 (chosen by the grid searches in the report of
 #: issue 3 over York's passes: best re-acquisition errors of each single model); the pass
 #: model on (used only when the pass geometry is given), its prediction std 5 px, robust
-#: fit scale 3 px.
+#: fit scale 3 px, and while coasting fitted locally over the last max(6 s, time coasted)
+#: (``pass_window_s``; 6 s = ~120 frames, enough to average the integer-pixel centroids).
 YORK_PX_CONFIG = dict(measurement_std_rad=1.0, q_cv=1.0, q_ca=1e-2, q_cj=1e-5, init_rate_std_radps=50.0,
                       init_acc_std_radps2=5.0, init_jerk_std_radps3=0.5, pass_model=True, pass_model_std_rad=5.0,
-                      pass_robust_scale=3.0)
+                      pass_robust_scale=3.0, pass_window_s=6.0)
 
 
 # --------------------------------------------------------------------------- results
@@ -515,6 +529,7 @@ class LosTracker:
         self._hist_t: list[float] = []
         self._hist_z: list[np.ndarray] = []
         self._coast_anchor = None
+        self._local_fit: tuple[float, LocalPassFit | None] | None = None
         self._last_post: np.ndarray | None = None
         self.n_pass_fits = 0
         self._estimator = self._new_estimator()
@@ -913,6 +928,11 @@ class LosTracker:
         filter's own ``Q`` so the gate still widens.  A model that cannot be fitted (too
         few or too short measurements) leaves the filter's own prediction in place.
 
+        With ``pass_window_s`` > 0 the model is the local fit of :meth:`_local_pass_fit`
+        (no frozen offset: the window's own offset) and ``s2`` its least-squares prediction
+        variance per axis (:meth:`LocalPassFit.position_variance`) instead of
+        ``pass_model_std_rad**2``; the global anchored fit remains the fallback.
+
         References
         ----------
         seed 002 §II.6 (which instead flips the sign of the acceleration at the zenith).
@@ -926,6 +946,7 @@ class LosTracker:
             else:
                 x_last = np.asarray(self._hist_z[-1], float) if self._last_post is None else self._last_post
                 self._coast_anchor = (fit, x_last - fit.position(self._t_meas), copy.deepcopy(est))
+                self._local_fit = None
         elif self._coast_anchor is not False:
             pure = self._coast_anchor[2]
             self._predict(pure, dt)
@@ -933,15 +954,20 @@ class LosTracker:
         if self._coast_anchor is False:
             return
         fit, offset, pure = self._coast_anchor
-        d = fit.derivatives(t, 4)
-        d[0] = d[0] + offset
+        local = self._local_pass_fit(t)
+        if local is None:
+            d = fit.derivatives(t, 4)
+            d[0] = d[0] + offset
+            s2 = np.full(2, self.config.pass_model_std_rad**2)
+        else:
+            d = local.trajectory.derivatives(t, 4)
+            s2 = local.position_variance(t)
         xk, pk = self._state_of(pure)
-        s2 = self.config.pass_model_std_rad**2
         # covariance matching: where the two predictions disagree by more than their stated
         # variances allow, the filter's (an extrapolated polynomial) is taken to be as wrong
         # as the disagreement shows (Bar-Shalom et al. (2001) §11.2)
         var_kf = np.maximum(np.diag(pk)[:2], (d[0] - xk[:2]) ** 2 - s2)
-        w = var_kf / (var_kf + s2) if s2 > 0 else np.ones(2)
+        w = np.where(s2 > 0, var_kf / np.maximum(var_kf + s2, 1e-300), 1.0)
         kfs = list(est.filters) if isinstance(est, IMMEstimator) else [est]
         for kf in kfs:
             x = np.asarray(kf.x, float).reshape(-1).copy()
@@ -950,6 +976,29 @@ class LosTracker:
             kf.x = x
         if isinstance(est, IMMEstimator):
             est._compute_state_estimate()
+
+    def _local_pass_fit(self, t: float) -> LocalPassFit | None:
+        """While coasting: the pass model fitted to the last ``max(pass_window_s, coasted)`` seconds.
+
+        The window grows with the time coasted (a longer extrapolation needs the rate from a
+        longer baseline); it is refitted when it has grown by 5 %.  None when
+        ``pass_window_s`` is 0 or the window holds too few measurements (then the global
+        fit anchored at the last measurement is used, :meth:`_pass_coast`).
+        """
+        cfg = self.config
+        if cfg.pass_window_s <= 0.0 or self._t_meas is None or not self._hist_t:
+            return None
+        window = max(cfg.pass_window_s, t - self._t_meas)
+        cached = self._local_fit
+        if cached is not None and window <= 1.05 * cached[0]:
+            return cached[1]
+        try:
+            local = fit_pass_window(np.asarray(self._hist_t), np.asarray(self._hist_z), self._tca_s, self._tau_s,
+                                    window, cfg.pass_robust_scale, min_points=8)
+        except EstimationError:
+            local = None
+        self._local_fit = (window, local)
+        return local
 
     def _commit_tentative(self, t: float, z: np.ndarray, r: np.ndarray) -> None:
         t0, z0, _, trial = self._tentative
@@ -1197,6 +1246,121 @@ def fit_pass_trajectory(times_s: np.ndarray, xy: np.ndarray, tca_s: float | None
     coef, r = _pass_linear(t, z, tc, tau)
     rms = float(np.sqrt(np.mean(np.sum(r**2, axis=1))))
     return PassTrajectory(tc, tau, coef[0].copy(), coef[1].copy(), rms, int(t.shape[0]))
+
+
+@dataclass(frozen=True)
+class LocalPassFit:
+    """:class:`PassTrajectory` fitted to a recent window only, with its prediction variance.
+
+    Attributes
+    ----------
+    trajectory : PassTrajectory
+        Offset and gain of the window's fit (TCA and tau as given).
+    theta_ref_rad : float
+        Pass angle ``atan((t - tca) / tau)`` of the window's last measurement.
+    normal_inv : numpy.ndarray, shape (2, 2)
+        ``(A^T W A)^-1`` of the weighted least squares in ``[1, theta - theta_ref]``.
+    resid_var : numpy.ndarray, shape (2,)
+        Weighted residual variance per axis [rad^2 or px^2].
+    """
+
+    trajectory: PassTrajectory
+    theta_ref_rad: float
+    normal_inv: np.ndarray
+    resid_var: np.ndarray
+
+    def position_variance(self, stamp_s: float) -> np.ndarray:
+        """Variance of the predicted position per axis at ``stamp_s``, shape (2,).
+
+        ``resid_var * a^T (A^T W A)^-1 a`` with ``a = [1, theta(t) - theta_ref]``: the
+        uncertainty of the fitted offset and gain carried to ``stamp_s`` (not the error of
+        the pass shape itself, which the local window keeps small).
+        """
+        tr = self.trajectory
+        a = np.array([1.0, math.atan((float(stamp_s) - tr.tca_s) / tr.tau_s) - self.theta_ref_rad])
+        return self.resid_var * float(a @ self.normal_inv @ a)
+
+
+def fit_pass_window(times_s: np.ndarray, xy: np.ndarray, tca_s: float, tau_s: float, window_s: float,
+                    robust_scale: float = 3.0, min_points: int = 8) -> LocalPassFit:
+    """Fit a pass's offset and gain to the measurements of its last ``window_s`` seconds only.
+
+    With the pass geometry known (TCA and ``tau_s = d_min / v`` from the ephemeris), the
+    line of sight is linear in the pass angle ``theta = atan((t - tca_s) / tau_s)``
+    (:class:`PassTrajectory`).  A laboratory FSM (seed 002's York passes) or a real mount
+    adds a slowly varying departure from that shape (a few pixels over the pass); fitting
+    ``xy = c0 + c1 * theta`` only over a recent window takes the local rate from the
+    measurements and the curvature (the acceleration reversing at the zenith, seed 002
+    §II.6) from the geometry, and absorbs the slow departure into ``c0, c1``.  Causal use:
+    pass only measurements before the prediction time.  Robust: iteratively reweighted
+    least squares with soft-L1 weights (scale ``robust_scale``).
+
+    Parameters
+    ----------
+    times_s : array_like, shape (N,)
+        Measurement times [s], increasing.
+    xy : array_like, shape (N, 2)
+        Measured line of sight [rad or px]; finite.
+    tca_s, tau_s : float
+        Pass geometry [s] (``tau_s`` > 0).
+    window_s : float
+        Only measurements with ``t >= times_s[-1] - window_s`` are used [s].
+    robust_scale : float
+        Residual beyond which a point is down-weighted [units of xy].
+    min_points : int
+        Fewest points the window must hold (>= 3).
+
+    Returns
+    -------
+    LocalPassFit
+
+    Raises
+    ------
+    EstimationError
+        Shapes differ, non-finite values, ``tau_s`` <= 0, or fewer than ``min_points``
+        points (or no spread in the pass angle) in the window.
+
+    References
+    ----------
+    seed 002 §II.4 and §II.6 (the emulated S-curve pass); Bar-Shalom et al. (2001) ch. 3
+    (linear least squares and the covariance of its estimate).
+    """
+    t = np.asarray(times_s, float).reshape(-1)
+    z = np.asarray(xy, float).reshape(-1, 2)
+    if t.shape[0] != z.shape[0] or t.shape[0] == 0:
+        raise EstimationError(f"fit_pass_window needs matching times and positions, got {t.shape[0]} "
+                              f"and {z.shape[0]}")
+    if not (math.isfinite(float(tca_s)) and math.isfinite(float(tau_s)) and float(tau_s) > 0.0):
+        raise EstimationError(f"fit_pass_window needs a finite TCA and tau_s > 0, got {tca_s!r}, {tau_s!r}")
+    sel = t >= t[-1] - float(window_s)
+    t, z = t[sel], z[sel]
+    if t.shape[0] < max(int(min_points), 3):
+        raise EstimationError(f"fit_pass_window: {t.shape[0]} points in the last {window_s!r} s, "
+                              f"need {max(int(min_points), 3)}")
+    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(z))):
+        raise EstimationError("fit_pass_window needs finite times and positions")
+    tca, tau = float(tca_s), float(tau_s)
+    th = np.arctan((t - tca) / tau)
+    th_ref = float(th[-1])
+    a = np.stack([np.ones_like(th), th - th_ref], axis=1)
+    w = np.ones(t.shape[0])
+    for _ in range(4):  # iteratively reweighted least squares with soft-L1 weights
+        aw = a * w[:, None]
+        coef, *_ = np.linalg.lstsq(aw, z * w[:, None], rcond=None)
+        r = z - a @ coef
+        w = 1.0 / np.sqrt(np.sqrt(1.0 + np.sum(r**2, axis=1) / robust_scale**2))
+    aw = a * w[:, None]
+    normal = aw.T @ aw
+    if not np.linalg.cond(normal) < 1e12:
+        raise EstimationError("fit_pass_window: the window has no spread in the pass angle")
+    coef = np.linalg.solve(normal, aw.T @ (z * w[:, None]))
+    r = z - a @ coef
+    resid_var = np.sum((r * w[:, None]) ** 2, axis=0) / max(t.shape[0] - 2, 1)
+    gain = coef[1]
+    offset = coef[0] - gain * th_ref
+    rms = float(np.sqrt(np.mean(np.sum(r**2, axis=1))))
+    traj = PassTrajectory(tca, tau, offset, gain.copy(), rms, int(t.shape[0]))
+    return LocalPassFit(traj, th_ref, np.linalg.inv(normal), resid_var)
 
 
 # --------------------------------------------------------------------------- line of sight
@@ -1641,6 +1805,7 @@ class GapError:
     truth: np.ndarray  # (2,) median of the 2nd-6th measurements after the gap
     error: float  # |estimate at the last blocked row - truth|
     reference_error: float  # same for the reference (York's) estimate, NaN if not given
+    truth_std: float = math.nan  # standard error of the truth per axis (from the scatter after the gap)
 
 
 def find_gaps(measurements: np.ndarray) -> list[tuple[int, int]]:
@@ -1659,6 +1824,20 @@ def find_gaps(measurements: np.ndarray) -> list[tuple[int, int]]:
     return gaps
 
 
+def _truth_std(t: np.ndarray, z: np.ndarray) -> float:
+    """Standard error of the median of 5 measurements, from their frame-to-frame scatter.
+
+    ``sigma = 1.4826 MAD(diff) / sqrt(2)`` per axis (as :func:`estimate_measurement_cov`:
+    robust to a spurious detection, and the steady motion between frames drops out with
+    the median), then ``1.2533 sigma / sqrt(5)`` for the median of 5, larger axis.
+    """
+    if t.shape[0] < 10:
+        return math.nan
+    d = np.diff(z, axis=0)
+    sigma = 1.4826 * np.median(np.abs(d - np.median(d, axis=0)), axis=0) / math.sqrt(2.0)
+    return float(1.2533 * np.max(sigma) / math.sqrt(5.0))
+
+
 def reacquisition_errors(times_s: np.ndarray, measurements: np.ndarray, estimate_xy: np.ndarray,
                          reference_xy: np.ndarray | None = None, min_duration_s: float = 0.0
                          ) -> list[GapError]:
@@ -1669,6 +1848,12 @@ def reacquisition_errors(times_s: np.ndarray, measurements: np.ndarray, estimate
     at the last blocked row.  A gap preceded by no measurement, or followed by fewer than
     6 measurements, is skipped; so is one shorter than ``min_duration_s`` (from the last
     measurement before to the first after).
+
+    ``truth_std`` is the truth's own standard error per axis: the frame-to-frame scatter of
+    the 2nd-16th measurements after the gap (robust, 1.4826 MAD / sqrt(2), larger axis)
+    times 1.2533 / sqrt(5), the standard error of a median of 5 (NaN with fewer than 10 of
+    them).  On York's noise logs it is ~10 px: errors below it (theirs or ours)
+    cannot be told apart.
 
     Parameters
     ----------
@@ -1704,5 +1889,5 @@ def reacquisition_errors(times_s: np.ndarray, measurements: np.ndarray, estimate
         truth = np.median(z[after[1:6]], axis=0)
         err = float(np.hypot(*(est[b] - truth)))
         rerr = math.nan if ref is None else float(np.hypot(*(ref[b] - truth)))
-        out.append(GapError(a, b, duration, truth, err, rerr))
+        out.append(GapError(a, b, duration, truth, err, rerr, _truth_std(t[after[1:16]], z[after[1:16]])))
     return out
