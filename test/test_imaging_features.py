@@ -180,3 +180,31 @@ def test_large_frame_coarse_to_fine_mono16():
     assert res.valid
     assert (res.x_px, res.y_px) == (pytest.approx(977.7, abs=0.1), pytest.approx(433.2, abs=0.1))
     assert res.signal_e == pytest.approx(3000.0, rel=0.1)
+
+
+def test_candidate_component_is_the_8_connected_labelling_of_the_peak():
+    """The flood-filled candidate (``_component``) is the component ``cv2.connectedComponentsWithStats``
+    labels: same pixels, bounding box, area and detected region, also when it must grow its window."""
+    import cv2
+
+    from qsat_pat.core.imaging import _component
+
+    rng = np.random.default_rng(21)
+    for trial in range(60):
+        shape = (int(rng.integers(20, 90)), int(rng.integers(20, 90)))
+        smooth = rng.normal(0.0, 1.0, shape).astype(np.float32)
+        if trial % 3 == 0:  # a long diagonal streak: the search window has to grow
+            for k in range(min(shape)):
+                smooth[k, k] += 6.0
+        threshold = float(rng.choice([0.5, 1.0, 1.5]))
+        _, _, _, (px, py) = cv2.minMaxLoc(smooth)
+        comp = _component(smooth, threshold, px, py)
+        full = (smooth > threshold).view(np.uint8)
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(full, connectivity=8)
+        label = labels[py, px]
+        x, y, w, h, area = stats[label].tolist()
+        assert (comp.x0, comp.y0, comp.x1, comp.y1, comp.area) == (x, y, x + w, y + h, area)
+        ry0, ry1, rx0, rx1 = comp.region
+        np.testing.assert_array_equal(comp.main, labels[ry0:ry1, rx0:rx1] == label)
+        np.testing.assert_array_equal(comp.detected, full[ry0:ry1, rx0:rx1] > 0)
+    assert _component(np.zeros((30, 30), np.float32), 0.5, 10, 10) is None  # peak below threshold

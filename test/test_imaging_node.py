@@ -45,6 +45,66 @@ def test_image_to_array_roundtrip_and_errors():
         image_to_array(bad)
 
 
+def _cdr_image(endian, stamp, frame_id, height, width, encoding, is_bigendian, step, data):
+    """A plain-CDR sensor_msgs/Image written field by field (the layout image_from_cdr reads)."""
+    import struct
+
+    body = bytearray()
+
+    def align4():
+        body.extend(b"\x5a" * (-len(body) % 4))  # padding bytes are arbitrary (not zeroed by Fast CDR)
+
+    def string(text):
+        raw = text.encode() + b"\x00"
+        align4()
+        body.extend(struct.pack(endian + "I", len(raw)) + raw)
+
+    body.extend(struct.pack(endian + "iI", *stamp))
+    string(frame_id)
+    align4()
+    body.extend(struct.pack(endian + "II", height, width))
+    string(encoding)
+    body.append(is_bigendian)
+    align4()
+    body.extend(struct.pack(endian + "II", step, len(data)) + data)
+    return (b"\x00\x01" if endian == "<" else b"\x00\x00") + b"\x00\x00" + bytes(body)
+
+
+def test_image_from_cdr_reads_what_rclpy_serializes():
+    from rclpy.serialization import serialize_message
+    from std_msgs.msg import Header
+
+    from qsat_pat.core.errors import ImagingError
+    from qsat_pat.nodes.convert import image_from_cdr, image_to_array
+
+    rng = np.random.default_rng(5)
+    frame16 = rng.integers(0, 4096, (7, 9)).astype(np.uint16)
+    for frame_id in ("", "c", "ca", "cam", "camera_fine"):  # every string-length alignment
+        for frame, enc, big in ((frame16.astype(np.uint8), "mono8", False), (frame16, "mono16", False),
+                                (frame16, "mono16", True), (frame16.astype(np.uint8), "8UC1", False)):
+            msg = _image(frame, enc, stamp_s=1234.000056789, bigendian=big)
+            msg.header.frame_id = frame_id
+            header = Header()
+            fields = image_from_cdr(serialize_message(msg), header)
+            assert header == msg.header
+            assert (fields.height, fields.width, fields.encoding, fields.step) == (7, 9, enc, msg.step)
+            assert bool(fields.is_bigendian) == big
+            np.testing.assert_array_equal(image_to_array(fields), frame)
+    # padded rows, and a big-endian CDR stream (the other byte order of the representation)
+    padded = np.pad(frame16.astype(np.uint8), ((0, 0), (0, 3)))
+    for endian in "<>":
+        buf = _cdr_image(endian, (77, 5), "ab", 7, 9, "mono8", 0, 12, padded.tobytes())
+        header = Header()
+        fields = image_from_cdr(buf, header)
+        assert (header.stamp.sec, header.stamp.nanosec, header.frame_id) == (77, 5, "ab")
+        np.testing.assert_array_equal(image_to_array(fields), frame16.astype(np.uint8))
+    # not plain CDR (e.g. XCDR2): left to rclpy; truncated data: an ImagingError, not a crash
+    assert image_from_cdr(b"\x00\x07\x00\x00" + buf[4:], Header()) is None
+    for cut in (6, 20, len(buf) - 1):
+        with pytest.raises(ImagingError, match="serialized image"):
+            image_from_cdr(buf[:cut], Header())
+
+
 def test_node_centroids_tracks_roi_rejects_bad_input_and_captures_dark(rclpy_context, tmp_path):
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -118,6 +178,9 @@ def test_node_centroids_tracks_roi_rejects_bad_input_and_captures_dark(rclpy_con
         # a frame of another size than the dark is a counted bad frame
         pub.publish(_image(np.zeros((100, 100), np.uint8), "mono8"))
         assert spin_until(ex, lambda: node.counters["rejected_bad_frame"] == 2)
+        # data neither plain CDR nor decodable by rclpy: counted as a bad image, the node keeps running
+        node.on_image_cdr(b"\x00\x07\x00\x00\x01\x02")
+        assert node.counters["rejected_bad_image"] == 2
         # parameters are validated by the core config
         res = node.set_parameters([Parameter("method", value="opencv")])
         assert not res[0].successful and "method" in res[0].reason

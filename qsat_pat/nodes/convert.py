@@ -9,11 +9,14 @@ from __future__ import annotations
 import array
 import dataclasses
 import math
+import struct
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import numpy as np
 from builtin_interfaces.msg import Time
 from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 
 from qsat_pat.core.errors import ImagingError
 from qsat_pat.msg import (
@@ -50,6 +53,13 @@ def s_to_stamp(t_s: float) -> Time:
     return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
 
 
+def _set_stamp(stamp: Time, t_s: float) -> None:
+    """Write seconds into an existing ``builtin_interfaces/Time`` (as :func:`s_to_stamp`, no new message)."""
+    if not math.isfinite(t_s) or t_s < 0.0:
+        raise ValueError(f"time {t_s} s cannot be a ROS stamp (must be finite and >= 0)")
+    stamp.sec, stamp.nanosec = divmod(int(round(t_s * 1e9)), 1_000_000_000)
+
+
 def ns_to_stamp(t_ns: int) -> Time:
     """Integer nanoseconds -> ``builtin_interfaces/Time``."""
     return Time(sec=t_ns // 1_000_000_000, nanosec=t_ns % 1_000_000_000)
@@ -83,6 +93,59 @@ def image_to_array(msg: Image) -> np.ndarray:
     return np.ascontiguousarray(rows).view(np.dtype(dtype).newbyteorder(endian)).astype(dtype, copy=False).copy()
 
 
+#: CDR encapsulation identifiers (OMG DDS-XTypes 1.3 §7.6.3.1.2): plain CDR, big / little endian.
+_CDR_BYTE_ORDER = {b"\x00\x00": ">", b"\x00\x01": "<"}
+#: Per byte order: (stamp sec, stamp nanosec, frame_id length), (height, width, encoding length), (step, data length).
+_CDR_STRUCTS = {e: (struct.Struct(e + "iII"), struct.Struct(e + "III"), struct.Struct(e + "II")) for e in "<>"}
+
+
+def image_from_cdr(buf: bytes, header: Header) -> SimpleNamespace | None:
+    """The fields of a serialized ``sensor_msgs/Image`` without building the message.
+
+    ``buf`` is what a ``raw=True`` subscription delivers: the 4-byte encapsulation header,
+    then the fields in plain CDR (little or big endian; alignment counted from the end of
+    the encapsulation header): ``header`` (stamp sec int32, nanosec uint32, frame_id string),
+    height, width uint32, encoding string, is_bigendian uint8, step uint32, data uint8[].
+    ``header`` is filled in (stamp and frame_id); the rest is returned with the attribute
+    names of ``Image`` (``data`` a memoryview into ``buf``, no copy), to be converted by
+    :func:`qsat_pat.nodes.convert.image_to_array` like a message.
+
+    Returns None for another representation (e.g. XCDR2), which the caller hands to rclpy.
+
+    Raises
+    ------
+    ImagingError
+        Truncated or inconsistent data (a length running past the end of ``buf``).
+    """
+    endian = _CDR_BYTE_ORDER.get(bytes(buf[:2]))
+    if endian is None:
+        return None
+    head, dims, tail = _CDR_STRUCTS[endian]
+    size = len(buf)
+    try:
+        sec, nanosec, n = head.unpack_from(buf, 4)
+        off = 16
+        frame_id = bytes(buf[off:off + n - 1]).decode()
+        off += n
+        off += -(off - 4) % 4  # align to 4 (relative to the body)
+        height, width, n = dims.unpack_from(buf, off)
+        off += 12
+        encoding = bytes(buf[off:off + n - 1]).decode()
+        off += n
+        is_bigendian = buf[off]
+        off += 1
+        off += -(off - 4) % 4
+        step, n = tail.unpack_from(buf, off)
+        off += 8
+    except (struct.error, IndexError, UnicodeDecodeError) as exc:
+        raise ImagingError(f"serialized image of {size} B is truncated or corrupt: {exc}") from None
+    if off + n > size:
+        raise ImagingError(f"serialized image of {size} B declares {n} B of pixel data after byte {off}")
+    header.stamp.sec, header.stamp.nanosec, header.frame_id = sec, nanosec, frame_id
+    return SimpleNamespace(height=height, width=width, encoding=encoding, is_bigendian=is_bigendian, step=step,
+                           data=memoryview(buf)[off:off + n])
+
+
 def array_to_image(image: np.ndarray, stamp: Time, frame_id: str) -> Image:
     """2-D uint8/uint16 array -> ``sensor_msgs/Image`` (mono8/mono16, little-endian).
 
@@ -113,23 +176,22 @@ def centroid_to_msg(result: CentroidResult, header, camera_id: str,
     With ``out`` the fields are written into that message (reused between frames: a
     publisher serializes the message at ``publish``, so one instance can be refilled).
     """
-    f = result.as_message_fields()
     msg = BeaconCentroid() if out is None else out
     msg.header = header
     msg.camera_id = camera_id
-    msg.method = f["method"]
-    msg.valid = f["valid"]
-    msg.reason = f["reason"]
-    msg.saturated = f["saturated"]
-    msg.x_px = f["x_px"]
-    msg.y_px = f["y_px"]
-    msg.covariance_px2 = f["covariance_px2"]
-    msg.signal_e = f["signal_e"]
-    msg.background_e = f["background_e"]
-    msg.peak_dn = f["peak_dn"]
-    msg.snr = f["snr"]
-    msg.spot_area_px = f["spot_area_px"]
-    x, y, w, h = f["roi"]
+    msg.method = result.method
+    msg.valid = bool(result.valid)
+    msg.reason = result.reason
+    msg.saturated = bool(result.saturated)
+    msg.x_px = float(result.x_px)
+    msg.y_px = float(result.y_px)
+    msg.covariance_px2 = np.ascontiguousarray(result.covariance_px2, dtype=np.float64).reshape(4)
+    msg.signal_e = float(result.signal_e)
+    msg.background_e = float(result.background_e)
+    msg.peak_dn = float(result.peak_dn)
+    msg.snr = float(result.snr)
+    msg.spot_area_px = float(result.spot_area_px)
+    x, y, w, h = (int(v) for v in result.roi)
     roi = msg.roi
     roi.x_offset, roi.y_offset, roi.width, roi.height, roi.do_rectify = x, y, w, h, False
     return msg
@@ -199,7 +261,7 @@ def track_estimate_to_msg(step: TrackStep, model: str, frame_id: str, predicted_
     publisher serializes the message at ``publish``, so one instance can be refilled).
     """
     msg = TrackEstimate() if out is None else out
-    msg.header.stamp = s_to_stamp(step.stamp_s)
+    _set_stamp(msg.header.stamp, step.stamp_s)
     msg.header.frame_id = frame_id
     msg.model = model
     state = np.asarray(step.state, dtype=np.float64)
@@ -207,7 +269,7 @@ def track_estimate_to_msg(step: TrackStep, model: str, frame_id: str, predicted_
     msg.covariance = _float64_array(step.covariance)
     msg.los_x_rad, msg.los_y_rad = float(state[0]), float(state[1])
     msg.los_x_rate_radps, msg.los_y_rate_radps = float(state[2]), float(state[3])
-    msg.predicted_stamp = s_to_stamp(predicted_stamp_s)
+    _set_stamp(msg.predicted_stamp, predicted_stamp_s)
     msg.predicted_x_rad, msg.predicted_y_rad = float(predicted_xy[0]), float(predicted_xy[1])
     msg.predicted_covariance_rad2 = np.ascontiguousarray(predicted_cov, dtype=np.float64).reshape(-1)
     msg.nis = float(step.nis)
