@@ -108,9 +108,16 @@ class Deployment:
 COARSE_IMAGING = NodeSpec("beacon_imaging", "coarse_imaging", OGS_NS, ("beacon_imaging.yaml", "coarse_imaging.yaml"),
                           remappings=(("image", "coarse/image"), ("beacon_centroid", "coarse_centroid")))
 
+#: The OGS coarse tracker: coarse centroids + the mount axis in the ephemeris tangent frame ->
+#: the beacon's line of sight that gimbal_controller adds to the ephemeris (coarse loop).
+COARSE_TRACK = NodeSpec("track_predictor", "coarse_track", OGS_NS, ("track_predictor.yaml", "coarse_track.yaml"),
+                        remappings=(("beacon_centroid", "coarse_centroid"), ("actuator_state", "mount_pointing"),
+                                    ("track_estimate", "coarse_track_estimate")))
+
 #: The optical ground station terminal (recorder excluded; each deployment adds its own).
 OGS_NODES: tuple[NodeSpec, ...] = (
     COARSE_IMAGING,
+    COARSE_TRACK,
     NodeSpec("beacon_imaging", "beacon_imaging", OGS_NS, ("beacon_imaging.yaml",)),
     NodeSpec("track_predictor", "track_predictor", OGS_NS, ("track_predictor.yaml",),
              remappings=(("actuator_state", "fsm_state"),)),
@@ -153,6 +160,10 @@ SIM_LOCKSTEP_NODES: tuple[NodeSpec, ...] = (
     NodeSpec("beacon_imaging", "beacon_imaging", OGS_NS, ("beacon_imaging.yaml", "sim_beacon_imaging.yaml")),
     NodeSpec("fsm_controller", "fsm_controller", OGS_NS, ("fsm_controller.yaml",)),
     NodeSpec("ephemeris", "ephemeris", OGS_NS, ("ephemeris.yaml",)),
+    COARSE_TRACK,
+    NodeSpec("gimbal_controller", "gimbal_controller", OGS_NS, ("gimbal_controller.yaml", "sim_gimbal_controller.yaml")),
+    NodeSpec("pat_manager", "pat_manager", OGS_NS, ("pat_manager.yaml", "sim_pat_manager.yaml"),
+             remappings=(("fine_centroid", "beacon_centroid"),)),
 )
 
 DEPLOYMENTS: dict[str, Deployment] = {
@@ -169,10 +180,10 @@ DEPLOYMENTS: dict[str, Deployment] = {
     "sim": Deployment(
         name="sim",
         description=("Simulated pass in lockstep over DDS on /clock (simulated UTC): sim_world (truth, "
-                     "plants, cameras; the loop of the direct mode) and the nodes that close their loop "
-                     "over DDS today, the OGS fine loop (beacon_imaging -> fsm_controller, point-ahead "
-                     "from ephemeris). The OGS coarse loop and the satellite's PAT run inside sim_world "
-                     "with the same core objects. `qsat-pat sim` starts it and writes the report."),
+                     "plants, cameras) and the OGS terminal's nodes (coarse and fine imaging, coarse "
+                     "tracker, ephemeris, FSM and gimbal controllers, PAT manager), plus the recorder and "
+                     "the link nodes. The satellite's PAT still runs inside sim_world with the same core "
+                     "objects. `qsat-pat sim` starts it and writes the report."),
         nodes=(NodeSpec("sim_world", "sim_world", "/"),
                NodeSpec("bag_recorder", "bag_recorder", "/", ("recorder.yaml", "sim_recorder.yaml")),
                *SIM_LOCKSTEP_NODES, *LINK_NODES),

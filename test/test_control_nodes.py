@@ -153,7 +153,7 @@ def test_gimbal_controller_drives_fake_rotctld_and_reports_fault(rclpy_context):
                              Parameter("driver_timeout_s", value=0.1), Parameter("sun_source", value="fixed"),
                              Parameter("sun_az_rad", value=math.radians(100.0)),
                              Parameter("sun_el_rad", value=math.radians(40.0)),
-                             Parameter("control_rate_hz", value=20.0),
+                             Parameter("control_rate_hz", value=20.0), Parameter("watchdog_period_s", value=30.0),
                              Parameter("max_rate_radps", value=2.0), Parameter("max_acc_radps2", value=50.0)])
     client = rclpy.create_node("gimbal_client", namespace="/gimbal_test", context=rclpy_context)
     eph_pub = client.create_publisher(EphemerisState, "ephemeris", Qos.STATE)

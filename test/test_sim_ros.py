@@ -1,11 +1,11 @@
 """The ROS lockstep mode (issue 6): sim_world + the OGS fine-loop nodes over DDS on /clock.
 
 The same seeded window is flown twice: by the direct mode (all software in one process)
-and by the ROS mode (fine camera frames -> beacon_imaging -> fsm_controller as separate
-processes, point-ahead from the ephemeris node on simulated time).  The truth is the same
-code with the same random streams, so the two records must agree closely; what differs is
-only where the fine loop runs (and the point-ahead source: the ephemeris node at 20 Hz vs
-the per-step value in process).
+and by the ROS mode (the OGS terminal's nodes as separate processes: coarse and fine
+imaging, coarse tracker, ephemeris on simulated time, FSM and gimbal controllers, PAT
+manager).  The truth is the same code with the same random streams; the software differs in
+where it runs and in how the node graph is cut (PAT at the mount rate, coarse tracker on the
+coarse camera only), so the records agree on acquisition and tracking, not sample by sample.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def test_ros_mode_is_lockstep(both_modes):
     assert s["frames"] > 1500  # 1 kHz fine camera while tracking
     # every frame answered by both nodes, on the step's clock: nothing ran ahead or behind
     assert s["centroid_timeouts"] == 0 and s["command_timeouts"] == 0
+    assert s["mount_ticks"] >= 199 and s["mount_timeouts"] == 0 and s["pat_timeouts"] == 0
     assert s["stale_clock_answers"] == 0
     assert any("over DDS" in n for n in ros.notes)
 
@@ -66,18 +67,23 @@ def test_ros_and_direct_modes_agree_on_a_seeded_window(both_modes):
     direct, ros = both_modes
     # same truth: same code, same random streams
     np.testing.assert_array_equal(direct.terminals["ogs"]["true_los_rad"], ros.terminals["ogs"]["true_los_rad"])
+    report = {}
     for name in ("ogs", "space"):
-        assert _first(ros, name, PatState.FINE_TRACK) is not None, name
-        assert _first(ros, name, PatState.FINE_TRACK) == pytest.approx(_first(direct, name, PatState.FINE_TRACK),
-                                                                       abs=0.005)
+        t_d, t_r = _first(direct, name, PatState.FINE_TRACK), _first(ros, name, PatState.FINE_TRACK)
         (rms_d, n_d), (rms_r, n_r) = _fine_rms_urad(direct, name), _fine_rms_urad(ros, name)
-        assert abs(n_d - n_r) <= 5, name
-        assert rms_r == pytest.approx(rms_d, rel=0.10), (name, rms_d, rms_r)
-    # the OGS fine loop of the node tracks like the in-process one, sample by sample
-    fine = (direct.terminals["ogs"]["pat_state"] == int(PatState.FINE_TRACK)) & (
-        ros.terminals["ogs"]["pat_state"] == int(PatState.FINE_TRACK))
-    diff = direct.terminals["ogs"]["fine_residual_rad"][fine] - ros.terminals["ogs"]["fine_residual_rad"][fine]
-    assert float(np.sqrt(np.mean(np.sum(diff * diff, axis=1)))) < 0.5 * _fine_rms_urad(direct, "ogs")[0] * 1e-6
+        report[name] = {"fine_track_at_s": (t_d, t_r), "fine_rms_urad": (rms_d, rms_r), "fine_samples": (n_d, n_r)}
+    print(report)
+    # OGS: the node graph (PAT manager stepping at the 100 Hz mount rate, coarse tracker on the
+    # coarse camera only) acquires within 0.2 s of the in-process loop and tracks as well
+    assert report["ogs"]["fine_track_at_s"][1] is not None
+    assert report["ogs"]["fine_track_at_s"][1] == pytest.approx(report["ogs"]["fine_track_at_s"][0], abs=0.2)
+    rms_d, rms_r = report["ogs"]["fine_rms_urad"]
+    assert rms_r == pytest.approx(rms_d, rel=0.35), report
+    assert rms_r < 3.0  # seed 004's < 3 urad
+    # satellite: the same in-process software in both modes; its beacon power depends on the
+    # OGS's pointing, so it agrees closely but not bit for bit
+    assert report["space"]["fine_track_at_s"][1] == pytest.approx(report["space"]["fine_track_at_s"][0], abs=0.05)
+    assert report["space"]["fine_rms_urad"][1] == pytest.approx(report["space"]["fine_rms_urad"][0], rel=0.2)
 
 
 def test_sim_cli_ros_mode_writes_report_and_a_dds_bag(tmp_path):

@@ -155,7 +155,9 @@ class PointingSafetyFilter:
     1. outside the Sun cone and at or above the mask (never violated);
     2. inside the axis range;
     3. at most ``max_rate * dt`` per axis from the previous emitted set-point, with the
-       implied rate changing by at most ``max_acc * dt`` (relaxed only when rule 1 needs it).
+       implied rate changing by at most ``max_acc * dt`` (relaxed only when rule 1 needs it);
+       a request out of reach is approached time-optimally (braking in time, so a slew
+       does not overshoot), relative to the request's own rate feed-forward.
 
     If the rate-limited step toward the request would enter the cone or go below the
     mask, the step is projected onto the nearest safe direction; if no safe point within
@@ -261,9 +263,9 @@ class PointingSafetyFilter:
         if self._prev is None:
             out = req
         elif dt is None:
-            out = self._limit_step(req, self._prev, c.max_period_s, sun, reasons)
+            out = self._limit_step(req, self._prev, c.max_period_s, sun, reasons, cmd.rate_radps)
         else:
-            out = self._limit_step(req, self._prev, dt, sun, reasons)
+            out = self._limit_step(req, self._prev, dt, sun, reasons, cmd.rate_radps)
         clipped = float(np.clip(out[0], c.axis1_min_rad, c.axis1_max_rad))
         if clipped != out[0]:
             out[0] = clipped
@@ -286,7 +288,23 @@ class PointingSafetyFilter:
                                rate_ff[1], reason)
         return SafetyVerdict(safe, modified, tuple(reasons))
 
-    def _limit_step(self, req, prev, dt, sun, reasons) -> np.ndarray:
+    def _braking_step(self, step: np.ndarray, dt: float, target_rate) -> np.ndarray:
+        """Per-axis step towards a request that cannot be reached this period.
+
+        Time-optimal approach under the rate and acceleration limits: the speed relative to
+        the (moving) request is held to ``sqrt(2 a |e|)``, the most from which it can still
+        stop on it, so a large slew decelerates in time instead of overshooting and
+        oscillating about the target (clipping the step alone does not brake).
+        """
+        c = self.config
+        a, vmax = c.max_acc_radps2, c.max_rate_radps
+        vt = np.zeros(2) if target_rate is None else np.clip(np.asarray(target_rate, dtype=float), -vmax, vmax)
+        e = step - vt * dt  # where the request is relative to us after this period, if we matched its rate
+        v_des = vt + np.sign(e) * np.minimum(np.sqrt(2.0 * a * np.abs(e)), 2.0 * vmax)
+        v = np.clip(np.clip(v_des, self._prev_rate - a * dt, self._prev_rate + a * dt), -vmax, vmax)
+        return v * dt
+
+    def _limit_step(self, req, prev, dt, sun, reasons, target_rate=None) -> np.ndarray:
         c = self.config
         step = np.array([float(wrap_pi(req[0] - prev[0])), req[1] - prev[1]])
         vmax = c.max_rate_radps * dt
@@ -295,6 +313,7 @@ class PointingSafetyFilter:
         limited = _clip(_clip(step, lo, hi), -vmax, vmax)
         if abs(limited[0] - step[0]) > 1e-15 or abs(limited[1] - step[1]) > 1e-15:
             reasons.append("rate/acceleration limited")
+            limited = self._braking_step(step, dt, target_rate)
         out = prev + limited
         if self.is_safe(out[0], out[1], *sun):
             return out

@@ -5,12 +5,14 @@ Inputs
     elevation; ``coarse_centroid`` and ``fine_centroid`` (``qsat_pat/BeaconCentroid``):
     detections of the wide-field and fine cameras (remap them to the imaging nodes'
     ``beacon_centroid`` topics); ``fsm_state``, ``mount_state`` (``qsat_pat/ActuatorState``):
-    faults and the mount position.
+    faults and the mount position; ``mount_command`` (``qsat_pat/PointingCommand``): the
+    mount's set-point (at target = the mount within ``at_target_tolerance_rad`` of it).
 Output
     ``pat_status`` (``qsat_pat/PatStatus``, latched) on every transition and at
     ``status_rate_hz``.
 
-Every ``1/control_rate_hz`` the node builds :class:`~qsat_pat.core.pat.PatInputs` from the
+Every ``1/control_rate_hz`` (or, with ``step_on = "mount_state"``, at each mount_state
+message's stamp: lockstep with the simulator's mount) the node builds :class:`~qsat_pat.core.pat.PatInputs` from the
 latest inputs (time from the node clock), steps the machine and evaluates the
 :class:`~qsat_pat.core.safety.LaserInterlock`: pointing is safe when the ephemeris says
 the line of sight is outside the Sun cone and above the mask.  Without any
@@ -28,8 +30,8 @@ from qsat_pat.core.control import Mode
 from qsat_pat.core.params import param
 from qsat_pat.core.pat import PatConfig, PatInputs, PatState, PatStateMachine
 from qsat_pat.core.safety import LaserInterlock, SafetyConfig, angular_separation_rad
-from qsat_pat.msg import ActuatorState, BeaconCentroid, EphemerisState, PatStatus
-from qsat_pat.nodes.convert import s_to_stamp
+from qsat_pat.msg import ActuatorState, BeaconCentroid, EphemerisState, PatStatus, PointingCommand
+from qsat_pat.nodes.convert import s_to_stamp, stamp_to_s
 from qsat_pat.nodes.pattern import Qos, QsatPatNode, make_main
 
 
@@ -48,8 +50,12 @@ class PatManagerConfig(PatConfig, SafetyConfig):
                                         min_value=-1e5, max_value=1e5)
     coarse_setpoint_y_px: float = param(1025.0, "coarse closed-loop point, row", unit="px",
                                         min_value=-1e5, max_value=1e5)
-    at_target_tolerance_rad: float = param(2e-3, "mount within this of the ephemeris = at target", unit="rad",
+    at_target_tolerance_rad: float = param(2e-3, "mount within this of its last set-point (mount_command; "
+                                           "without one: of the ephemeris) = at target", unit="rad",
                                            min_value=1e-6, max_value=1.0)
+    step_on: str = param("timer", "what steps the state machine: a timer at control_rate_hz, or each "
+                         "mount_state message at its stamp (lockstep with a simulator)",
+                         choices=("timer", "mount_state"), read_only=True)
 
 
 class PatManagerNode(QsatPatNode):
@@ -76,8 +82,12 @@ class PatManagerNode(QsatPatNode):
             self.create_subscription(BeaconCentroid, "fine_centroid", self.on_fine, Qos.STREAM),
             self.create_subscription(ActuatorState, "fsm_state", lambda m: self.on_actuator("fsm", m), Qos.STREAM),
             self.create_subscription(ActuatorState, "mount_state", self.on_mount, Qos.STREAM),
+            self.create_subscription(PointingCommand, "mount_command", self.on_mount_command, Qos.COMMAND),
         ]
-        self.timer = self.create_timer(1.0 / self.config.control_rate_hz, self.on_timer)
+        self.mount_cmd: PointingCommand | None = None
+        self.timer = None
+        if self.config.step_on == "timer":
+            self.timer = self.create_timer(1.0 / self.config.control_rate_hz, self.on_timer)
 
     def _build(self, cfg: PatManagerConfig) -> None:
         d = cfg.as_dict()
@@ -121,6 +131,12 @@ class PatManagerNode(QsatPatNode):
     def on_mount(self, msg: ActuatorState) -> None:
         self.mount = msg
         self.on_actuator("mount", msg)
+        if self.config.step_on == "mount_state":
+            self.step(stamp_to_s(msg.header.stamp), always_publish=True)
+
+    def on_mount_command(self, msg: PointingCommand) -> None:
+        if msg.mode == int(Mode.POSITION) and math.isfinite(msg.axis1_rad) and math.isfinite(msg.axis2_rad):
+            self.mount_cmd = msg
 
     def _inputs(self, now: float) -> tuple[PatInputs, bool]:
         c = self.config
@@ -130,9 +146,10 @@ class PatManagerNode(QsatPatNode):
             at_target = visible
             parked = self.machine.state == PatState.PARK
         else:
-            at_target = bool(eph_ok and float(angular_separation_rad(
-                self.mount.axis1_rad, self.mount.axis2_rad, self.eph.az_rad, self.eph.el_rad))
-                <= c.at_target_tolerance_rad)
+            ref = (self.mount_cmd.axis1_rad, self.mount_cmd.axis2_rad) if self.mount_cmd is not None \
+                else (self.eph.az_rad, self.eph.el_rad) if eph_ok else None
+            at_target = bool(ref is not None and float(angular_separation_rad(
+                self.mount.axis1_rad, self.mount.axis2_rad, *ref)) <= c.at_target_tolerance_rad)
             parked = self.mount.mode == int(Mode.PARK) and not self.mount.fault
         # The OGS checks its elevation mask; the space terminal's geometry (ogs_ephemeris) carries
         # LVLH angles, not an elevation, so there "above the mask" is the publisher's `visible`.
@@ -148,9 +165,12 @@ class PatManagerNode(QsatPatNode):
         return inp, safe
 
     def on_timer(self) -> None:
+        self.step(self.now_s())
+
+    def step(self, now: float, always_publish: bool = False) -> None:
+        """One state-machine update at ``now`` [s] (timer tick or mount_state stamp)."""
         if not self.active:
             return
-        now = self.now_s()
         inp, safe = self._inputs(now)
         self.coarse_hit = self.fine_hit = False
         before = len(self.machine.history)
@@ -162,7 +182,7 @@ class PatManagerNode(QsatPatNode):
             self.count("transitions")
             self.get_logger().info(f"PAT {self.machine.previous_state.name} -> {self.machine.state.name}: "
                                    f"{self.machine.reason}")
-        if changed or now - self.last_status_t >= 1.0 / self.config.status_rate_hz:
+        if changed or always_publish or now - self.last_status_t >= 1.0 / self.config.status_rate_hz:
             self.last_status_t = now
             self.pub.publish(self.status_msg(now))
 

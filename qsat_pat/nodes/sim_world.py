@@ -48,6 +48,7 @@ import numpy as np
 
 from qsat_pat.core.errors import ConfigError, SimulationError
 from qsat_pat.core.params import ConfigBase, param
+from qsat_pat.core.pat import PatState
 from qsat_pat.sim.camera import Frame
 from qsat_pat.sim.direct import DirectConfig, SoftwareLink, camera_geometry, imaging_config, run_direct
 from qsat_pat.sim.scenario import Scenario
@@ -71,14 +72,16 @@ class SimWorldConfig(ConfigBase):
 #: Camera -> its frame topic, the imaging node's centroid topic and (fine cameras) the fine
 #: controller's command topic that answers each frame.
 CAMERA_NODES = {
-    "ogs_coarse": {"image": "/ogs/coarse/image", "centroid": "/ogs/coarse_centroid", "command": None},
+    "ogs_coarse": {"image": "/ogs/coarse/image", "centroid": "/ogs/coarse_centroid", "command": None,
+                   "estimate": "/ogs/coarse_track_estimate"},
     "ogs_fine": {"image": "/ogs/image", "centroid": "/ogs/beacon_centroid", "command": "/ogs/fsm_command"},
     "space": {"image": "/space/image", "centroid": "/space/beacon_centroid", "command": "/space/fsm_command"},
 }
 #: Cameras whose software runs as nodes in the ``sim`` deployment.
 REMOTE_CAMERAS = ("ogs_coarse", "ogs_fine")
 #: Lifecycle nodes the lockstep waits for (must be active before time starts).
-LOCKSTEP_NODES = ("/ogs/coarse_imaging", "/ogs/beacon_imaging", "/ogs/fsm_controller", "/ogs/ephemeris")
+LOCKSTEP_NODES = ("/ogs/coarse_imaging", "/ogs/beacon_imaging", "/ogs/fsm_controller", "/ogs/ephemeris",
+                  "/ogs/coarse_track", "/ogs/gimbal_controller", "/ogs/pat_manager")
 
 
 def ros_mode_config(config: DirectConfig | None = None) -> DirectConfig:
@@ -112,6 +115,10 @@ def node_parameters(scenario: Scenario, config: DirectConfig | None = None) -> d
     from qsat_pat.nodes.beacon_imaging import BeaconImagingConfig
     from qsat_pat.nodes.ephemeris import EphemerisNodeConfig
     from qsat_pat.nodes.fsm_controller import FsmControllerConfig
+    from qsat_pat.nodes.gimbal_controller import GimbalControllerConfig
+    from qsat_pat.nodes.pat_manager import PatManagerConfig
+    from qsat_pat.nodes.track_predictor import TrackPredictorConfig
+    from qsat_pat.sim.direct import OGS_SCAN, ogs_pat_config, ogs_safety_config, tracker_config
     from qsat_pat.sim.orbit import OrbitTruth
 
     cfg = ros_mode_config(config)
@@ -140,8 +147,29 @@ def node_parameters(scenario: Scenario, config: DirectConfig | None = None) -> d
     coarse = {k: v for k, v in imaging_config(sc.ogs_coarse_camera).as_dict().items()
               if k in BeaconImagingConfig.__dataclass_fields__}
     coarse.update(camera_id="ogs_coarse", roi_track=False)
+    # coarse tracker: the direct mode's tracker, the coarse camera's geometry (optical angles)
+    cgeom = camera_geometry(sc.ogs_coarse_camera)
+    track = {**tracker_config().as_dict(), **cgeom.as_dict()}
+    track = {k: v for k, v in track.items() if k in TrackPredictorConfig.__dataclass_fields__}
+    track.update(max_actuator_age_s=0.1, latency_s=0.0, use_actuator=True, frame_id="ogs_ephemeris_tangent",
+                 measurement_floor_rad=cfg.los_noise_floor_rad)
+    # gimbal: the direct mode's coarse stage (safety limits, offset shaping, scan, offload)
+    site = sc.site
+    gimbal = {k: v for k, v in ogs_safety_config(sc).as_dict().items()
+              if k in GimbalControllerConfig.__dataclass_fields__}
+    gimbal.update(control_rate_hz=cfg.mount_rate_hz, site_lat_rad=math.radians(site.site_lat_deg),
+                  site_lon_rad=math.radians(site.site_lon_deg), sun_source="computed",
+                  offset_max_rate_radps=cfg.offset_max_rate_radps, offset_max_acc_radps2=cfg.offset_max_acc_radps2,
+                  scan_cone_radius_rad=OGS_SCAN.cone_radius_rad, scan_step_rad=OGS_SCAN.step_rad,
+                  scan_speed_radps=OGS_SCAN.speed_radps, coarse_loop_enabled=True, track_timeout_s=1.0)
+    # PAT manager: the direct mode's OGS state machine; at target = within at_target_rad of the set-point
+    pat = {k: v for k, v in ogs_pat_config(dt, cfg).as_dict().items() if k in PatManagerConfig.__dataclass_fields__}
+    bx, by = cgeom.boresight_x_px, cgeom.boresight_y_px
+    pat.update(at_target_tolerance_rad=cfg.at_target_rad, coarse_rad_per_px=sc.ogs_coarse_camera.pixel_ifov_rad,
+               coarse_setpoint_x_px=bx, coarse_setpoint_y_px=by)
     return {"/ogs/coarse_imaging": coarse, "/ogs/beacon_imaging": img, "/ogs/fsm_controller": fsm,
-            "/ogs/ephemeris": eph}
+            "/ogs/ephemeris": eph, "/ogs/coarse_track": track, "/ogs/gimbal_controller": gimbal,
+            "/ogs/pat_manager": pat}
 
 
 def write_parameter_file(params: dict[str, dict], path: Path) -> Path:
@@ -179,13 +207,15 @@ class RosLink(SoftwareLink):
     """
 
     def __init__(self, node, executor, t0_unix_s: float, remote_cameras=REMOTE_CAMERAS,
-                 answer_timeout_s: float = 5.0) -> None:
+                 answer_timeout_s: float = 5.0, remote_ogs_control: bool = True) -> None:
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from rosgraph_msgs.msg import Clock
         from sensor_msgs.msg import Image
 
-        from qsat_pat.msg import BeaconCentroid, PointingCommand
+        from qsat_pat.msg import ActuatorState, BeaconCentroid, PatStatus, PointingCommand, TrackEstimate
         from qsat_pat.nodes.pattern import Qos
+
+        self._ActuatorState, self._PointingCommand = ActuatorState, PointingCommand
 
         self.node, self.executor = node, executor
         self.remote_cameras = frozenset(remote_cameras)
@@ -199,6 +229,9 @@ class RosLink(SoftwareLink):
                                                                            reliability=ReliabilityPolicy.RELIABLE))
         self._clock_msg = Clock()
         self.image_pubs, self.subs = {}, []
+        self._estimate: dict[str, object] = {}
+        self._track_alive: dict[str, bool] = {}
+        self.estimate_wait_s = min(0.25, self.answer_timeout_s)
         self._centroid: dict[str, object] = {}
         self._command: dict[str, object] = {}
         self._want_stamp: dict[str, int] = {}
@@ -208,10 +241,25 @@ class RosLink(SoftwareLink):
             self.subs.append(node.create_subscription(
                 BeaconCentroid, topics["centroid"], lambda m, c=cam: self._on_centroid(c, m),
                 Qos.with_depth(Qos.STREAM, 10)))
+            if topics.get("estimate"):
+                self.subs.append(node.create_subscription(
+                    TrackEstimate, topics["estimate"], lambda m, c=cam: self._on_estimate(c, m),
+                    Qos.with_depth(Qos.STREAM, 10)))
             if topics["command"]:
                 self.subs.append(node.create_subscription(
                     PointingCommand, topics["command"], lambda m, c=cam: self._on_command(c, m), Qos.COMMAND))
+        self.remote_ogs_control = bool(remote_ogs_control)
+        self._pat_state = PatState.IDLE
+        self._pat_msg = None
+        self._mount_msg = None
+        self._want_mount_ns: int | None = None
+        if self.remote_ogs_control:
+            self.encoder_pub = node.create_publisher(ActuatorState, "/ogs/mount_encoder", Qos.with_depth(Qos.STREAM, 10))
+            self.subs.append(node.create_subscription(PointingCommand, "/ogs/mount_command", self._on_mount_command,
+                                                      Qos.COMMAND))
+            self.subs.append(node.create_subscription(PatStatus, "/ogs/pat_status", self._on_pat, Qos.STATE))
         self.stats = {"frames": 0, "centroid_timeouts": 0, "command_timeouts": 0, "stale_clock_answers": 0,
+                      "mount_ticks": 0, "mount_timeouts": 0, "pat_timeouts": 0, "estimates_missing": 0,
                       "wait_wall_s": 0.0}
 
     # -- callbacks -------------------------------------------------------------------------
@@ -224,11 +272,70 @@ class RosLink(SoftwareLink):
         if want is not None and abs(self._ns(msg.header.stamp) - want) < 1000:  # copied header (float-free)
             self._centroid[cam] = msg
 
+    def _on_estimate(self, cam: str, msg) -> None:
+        want = self._want_stamp.get(cam)
+        if want is not None and abs(self._ns(msg.header.stamp) - want) < 1000:
+            self._estimate[cam] = msg
+
     def _on_command(self, cam: str, msg) -> None:
         if cam in self._want_stamp and self._command.get(cam, False) is None:
             self._command[cam] = msg
 
+    def _on_pat(self, msg) -> None:
+        try:
+            self._pat_state = PatState(int(msg.state))
+        except ValueError:
+            return
+        self._pat_msg = msg
+
+    def _on_mount_command(self, msg) -> None:
+        if self._want_mount_ns is not None and self._mount_msg is None:
+            self._mount_msg = msg
+
+    def _spin_until(self, done) -> None:
+        t_wait = time.monotonic()
+        deadline = t_wait + self.answer_timeout_s
+        while not done() and time.monotonic() < deadline:
+            self.executor.spin_once(timeout_sec=0.005)
+        self.stats["wait_wall_s"] += time.monotonic() - t_wait
+
     # -- SoftwareLink ----------------------------------------------------------------------
+    def ogs_mount(self, t_s: float, position_rad, rate_radps):
+        from qsat_pat.nodes.convert import ns_to_stamp
+
+        msg = self._ActuatorState()
+        msg.header.stamp = ns_to_stamp(self.now_ns)
+        msg.header.frame_id = "ogs_mount"
+        msg.stage = self._PointingCommand.STAGE_MOUNT
+        msg.axis1_rad, msg.axis2_rad = float(position_rad[0]), float(position_rad[1])
+        msg.axis1_rate_radps, msg.axis2_rate_radps = float(rate_radps[0]), float(rate_radps[1])
+        self._mount_msg = None
+        self._want_mount_ns = self.now_ns
+
+        def pat_fresh() -> bool:
+            return self._pat_msg is not None and abs(self._ns(self._pat_msg.header.stamp) - self.now_ns) < 1000
+
+        self.encoder_pub.publish(msg)
+        self.stats["mount_ticks"] += 1
+        # the gimbal answers the reading; the PAT manager steps on the gimbal's mount_state
+        self._spin_until(lambda: self._mount_msg is not None and pat_fresh())
+        self._want_mount_ns = None
+        if not pat_fresh():
+            self.stats["pat_timeouts"] += 1
+        u = self._mount_msg
+        if u is None:
+            self.stats["mount_timeouts"] += 1
+            return None
+        if self._ns(u.header.stamp) < self.now_ns - 1000:
+            self.stats["stale_clock_answers"] += 1
+        if u.mode != self._PointingCommand.MODE_POSITION or not (math.isfinite(u.axis1_rad) and math.isfinite(u.axis2_rad)):  # not POSITION: hold
+            return np.asarray(position_rad, dtype=float).copy(), np.zeros(2)
+        return (np.array([u.axis1_rad, u.axis2_rad]),
+                np.array([u.axis1_rate_radps, u.axis2_rate_radps]))
+
+    def ogs_pat_state(self) -> PatState:
+        return self._pat_state
+
     def begin_step(self, k: int, t_s: float) -> None:
         from qsat_pat.nodes.convert import ns_to_stamp
 
@@ -245,11 +352,18 @@ class RosLink(SoftwareLink):
         self._command[camera] = None if CAMERA_NODES[camera]["command"] else False  # False: no answer due
         self.image_pubs[camera].publish(array_to_image(frame.image, ns_to_stamp(stamp_ns), camera))
         self.stats["frames"] += 1
-        t_wait = time.monotonic()
-        deadline = t_wait + self.answer_timeout_s
-        while (self._centroid[camera] is None or self._command[camera] is None) and time.monotonic() < deadline:
-            self.executor.spin_once(timeout_sec=0.005)
-        self.stats["wait_wall_s"] += time.monotonic() - t_wait
+        self._estimate[camera] = None
+        self._spin_until(lambda: self._centroid[camera] is not None and self._command[camera] is not None)
+        if CAMERA_NODES[camera].get("estimate") and self._centroid[camera] is not None and (
+                self._centroid[camera].valid or self._track_alive.get(camera, False)):
+            # the tracker answers a frame while it holds a track (a first detection is only
+            # tentative): wait briefly, so the coarse loop sees this frame's estimate
+            t_wait = time.monotonic()
+            while self._estimate[camera] is None and time.monotonic() - t_wait < self.estimate_wait_s:
+                self.executor.spin_once(timeout_sec=0.005)
+            self.stats["wait_wall_s"] += time.monotonic() - t_wait
+            self._track_alive[camera] = self._estimate[camera] is not None
+            self.stats["estimates_missing"] += int(self._estimate[camera] is None)
         c, u = self._centroid[camera], self._command[camera]
         self._want_stamp.pop(camera, None)
         if c is None:
@@ -272,11 +386,15 @@ class RosLink(SoftwareLink):
                          + (f" -> {CAMERA_NODES[c]['command']}" if CAMERA_NODES[c]["command"] else "") + ")"
                          for c in sorted(self.remote_cameras))
         return [
-            f"ROS lockstep mode: over DDS: {over}; in this process with the direct mode's core objects: "
-            "the OGS tracker, PAT and mount set-points, and the satellite's PAT (the node graph does not close "
-            "those loops yet)",
-            f"lockstep: {s['frames']} frames exchanged, {s['centroid_timeouts']} centroid and "
-            f"{s['command_timeouts']} command timeouts, {s['stale_clock_answers']} answers stamped before the "
+            f"ROS lockstep mode: over DDS: {over}"
+            + ("; /ogs/mount_encoder -> gimbal_controller -> /ogs/mount_command (coarse track from coarse_track, "
+               "PAT from pat_manager stepping on mount_state)" if self.remote_ogs_control else "")
+            + "; in this process with the direct mode's core objects: the satellite's PAT (its node loop does "
+            "not close yet)",
+            f"lockstep: {s['frames']} frames and {s['mount_ticks']} mount ticks exchanged; timeouts: "
+            f"{s['centroid_timeouts']} centroid, {s['command_timeouts']} FSM command, {s['mount_timeouts']} mount "
+            f"command, {s['pat_timeouts']} PAT status; {s['estimates_missing']} coarse frames without a track "
+            f"estimate (tentative or lost track); {s['stale_clock_answers']} answers stamped before the "
             f"step's clock; {s['wait_wall_s']:.1f} s wall spent waiting for nodes",
         ]
 
@@ -335,6 +453,26 @@ def wait_for_matches(link: RosLink, timeout_s: float = 30.0) -> None:
                           f"{timeout_s:.0f} s (image subscribers / centroid and command publishers missing)")
 
 
+def wait_for_ephemeris(link: RosLink, timeout_s: float = 30.0) -> None:
+    """Block until the OGS ephemeris node has published for the start time (so every node sees
+    the same geometry at step 0, whatever the start-up order was)."""
+    from qsat_pat.msg import EphemerisState
+    from qsat_pat.nodes.pattern import Qos
+
+    got = []
+    sub = link.node.create_subscription(EphemerisState, "/ogs/ephemeris", got.append, Qos.STATE)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if any(link._ns(m.header.stamp) >= link.t0_ns - 1000 for m in got):
+                return
+            link.begin_step(0, 0.0)  # /clock is volatile: repeat it until every node has it
+            link.executor.spin_once(timeout_sec=0.05)
+        raise SimulationError(f"no ephemeris for the start time from /ogs/ephemeris within {timeout_s:.0f} s")
+    finally:
+        link.node.destroy_subscription(sub)
+
+
 def run_lockstep(scenario: Scenario, *, seed: int | None = None, duration_s: float | None = None,
                  start_offset_s: float = 0.0, progress=None, config: DirectConfig | None = None,
                  answer_timeout_s: float = 5.0, startup_timeout_s: float = 60.0, context=None, check=None):
@@ -354,10 +492,11 @@ def run_lockstep(scenario: Scenario, *, seed: int | None = None, duration_s: flo
     try:
         sc = ros_mode_scenario(scenario)
         t0 = _start_unix_s(sc, start_offset_s)
-        link = RosLink(node, executor, t0, REMOTE_CAMERAS, answer_timeout_s)
+        link = RosLink(node, executor, t0, REMOTE_CAMERAS, answer_timeout_s, remote_ogs_control=True)
         link.begin_step(0, 0.0)  # nodes on sim time see the start time before they are asked
         wait_for_nodes(node, executor, timeout_s=startup_timeout_s, check=check)
         wait_for_matches(link, timeout_s=startup_timeout_s)
+        wait_for_ephemeris(link, timeout_s=startup_timeout_s)
         record = run_direct(sc, seed=seed, duration_s=duration_s, progress=progress,
                             config=ros_mode_config(config), start_offset_s=start_offset_s, link=link)
         record.lockstep = dict(link.stats)

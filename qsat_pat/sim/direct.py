@@ -43,16 +43,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qsat_pat.core.coarse import OgsCoarseStage
 from qsat_pat.core.control import (
     AcquisitionScan,
     FineLoopConfig,
     FineTrackLoop,
     FsmOffload,
-    Mode,
     OffloadConfig,
-    PointingCommand,
     ScanConfig,
-    Stage,
     wrap_pi,
 )
 from qsat_pat.core.errors import EstimationError, SimulationError
@@ -66,13 +64,13 @@ from qsat_pat.core.estimation import (
 from qsat_pat.core.imaging import BeaconImager, ImagingConfig
 from qsat_pat.core.params import ConfigBase, param
 from qsat_pat.core.pat import PatConfig, PatInputs, PatState, PatStateMachine
-from qsat_pat.core.safety import PointingSafetyFilter, SafetyConfig, sun_az_el_rad
+from qsat_pat.core.safety import PointingSafetyFilter, SafetyConfig
 from qsat_pat.sim.adcs import pointing_target
 from qsat_pat.sim.atmosphere import z_tilt_variance_rad2
 from qsat_pat.sim.camera import CameraConfig, Frame
 from qsat_pat.sim.record import TERMINALS, SimRecord, TerminalRecord
 from qsat_pat.sim.scenario import Scenario
-from qsat_pat.sim.world import World, direction_from_tangent
+from qsat_pat.sim.world import World
 
 __all__ = [
     "DirectConfig",
@@ -231,6 +229,17 @@ class SoftwareLink:
 
     #: cameras ("ogs_coarse", "ogs_fine", "space") whose frames go to remote software
     remote_cameras: frozenset = frozenset()
+    #: the OGS PAT manager and coarse stage (tracker, mount set-points) run remotely
+    remote_ogs_control: bool = False
+
+    def ogs_mount(self, t_s: float, position_rad, rate_radps) -> tuple[np.ndarray, np.ndarray] | None:
+        """Mount control tick: report the encoders (az, el and rates), return the answering
+        set-point ``(position_rad, rate_feedforward_radps)`` (None: no answer, hold the last)."""
+        raise NotImplementedError
+
+    def ogs_pat_state(self) -> PatState:
+        """The remote OGS PAT manager's current state."""
+        raise NotImplementedError
 
     def begin_step(self, k: int, t_s: float) -> None:
         """Start of OGS step ``k`` at simulation time ``t_s`` [s]."""
@@ -436,91 +445,6 @@ class TerminalLoop:
 
 
 # ----------------------------------------------------------------------------- coarse stages
-class OgsCoarseStage:
-    """OGS mount set-point: ephemeris (perturbed TLE) + offset, rate feed-forward, safety filter.
-
-    Parameters
-    ----------
-    safety : PointingSafetyFilter
-    lat_rad, lon_rad : float
-        Station (for the Sun position).
-    t0_unix_s : float
-        UTC of simulation time 0.
-    offset_max_rate_radps, offset_max_acc_radps2 : float
-        Limits of the offset's motion (it steps when the beacon is first detected).
-    """
-
-    def __init__(self, safety: PointingSafetyFilter, lat_rad: float, lon_rad: float, t0_unix_s: float,
-                 offset_max_rate_radps: float = 5e-3, offset_max_acc_radps2: float = 0.05) -> None:
-        self.safety = safety
-        self.lat_rad, self.lon_rad, self.t0_unix_s = lat_rad, lon_rad, t0_unix_s
-        self.offset_max_rate_radps = float(offset_max_rate_radps)
-        self.offset_max_acc_radps2 = float(offset_max_acc_radps2)
-        self.offset_rad = np.zeros(2)
-        self.offset_rate_radps = np.zeros(2)
-        self._t: float | None = None
-        self._sun: tuple[float, float] | None = None
-        self._sun_t = -math.inf
-        self.at_limit = False
-
-    def command(self, t_s: float, eph_az_rad: float, eph_el_rad: float, eph_rates_radps, offset_rad,
-                mount_rad) -> PointingCommand:
-        """Safe mount POSITION command for the open-loop direction plus ``offset_rad``.
-
-        Parameters
-        ----------
-        eph_az_rad, eph_el_rad : float
-            Ephemeris direction at ``t_s`` [rad].
-        eph_rates_radps : (float, float)
-            Ephemeris az/el rates [rad/s] (feed-forward).
-        offset_rad : array_like (2,)
-            Offset in the pointing frame (tangent about the ephemeris direction) [rad].
-        mount_rad : array_like (2,)
-            Current mount encoder (az, el), to unwrap the azimuth [rad].
-        """
-        if self._sun is None or t_s - self._sun_t >= 1.0:
-            self._sun = sun_az_el_rad(self.t0_unix_s + t_s, self.lat_rad, self.lon_rad)
-            self._sun_t = t_s
-        self._shape(t_s, np.asarray(offset_rad, dtype=float))
-        az, el = direction_from_tangent(self.offset_rad, eph_az_rad, eph_el_rad)
-        az = float(mount_rad[0]) + float(wrap_pi(az - float(mount_rad[0])))
-        ff = (float(eph_rates_radps[0]) + self.offset_rate_radps[0] / max(math.cos(el), 0.05),
-              float(eph_rates_radps[1]) + self.offset_rate_radps[1])
-        cmd = PointingCommand(t_s, Stage.MOUNT, Mode.POSITION, az, el, ff[0], ff[1], "track")
-        verdict = self.safety.filter(cmd, *self._sun)
-        self.at_limit = verdict.modified
-        return verdict.command
-
-    def prime(self, position_rad, rate_radps, dt_s: float) -> None:
-        """Tell the safety filter the mount is already moving (two set-points before time 0).
-
-        The filter limits the change of the set-point rate; started from rest it would have
-        to accelerate to the pass's rate and then oscillate about the moving target.
-        """
-        p = np.asarray(position_rad, dtype=float)
-        v = np.asarray(rate_radps, dtype=float)
-        span = 1.0  # the filter's first step is limited as over its max period: take 1 s steps
-        for lag in (span + dt_s, dt_s):
-            q = p - v * lag
-            self.safety.filter(PointingCommand(-lag, Stage.MOUNT, Mode.POSITION, q[0], q[1], v[0], v[1],
-                                               "prime"), -math.pi / 2, -math.pi / 2)
-
-    def _shape(self, t_s: float, want: np.ndarray) -> None:
-        """Move the offset towards ``want`` with limited rate and acceleration (time-optimal-ish)."""
-        dt = 0.0 if self._t is None else t_s - self._t
-        self._t = t_s
-        if dt <= 0.0:
-            return
-        vmax, amax = self.offset_max_rate_radps, self.offset_max_acc_radps2
-        err = want - self.offset_rad
-        # rate that still stops in time: v = sqrt(2 a |e|), capped; then the acceleration limit
-        v_want = np.sign(err) * np.minimum(np.sqrt(2.0 * amax * np.abs(err)), vmax)
-        v_want = np.where(np.abs(err) < amax * dt * dt, err / dt, v_want)
-        dv = np.clip(v_want - self.offset_rate_radps, -amax * dt, amax * dt)
-        self.offset_rate_radps = self.offset_rate_radps + dv
-        self.offset_rad = self.offset_rad + self.offset_rate_radps * dt
-
-
 class SpaceCoarseStage:
     """Satellite coarse stage: ADCS attitude target = open-loop reference turned by the offset."""
 
@@ -534,19 +458,42 @@ class SpaceCoarseStage:
 
 
 # ----------------------------------------------------------------------------- the run
-def _tracker_config() -> TrackerConfig:
+#: The OGS acquisition scan: a spiral over the TLE uncertainty cone, turns 1 mrad apart (the
+#: coarse camera sees +-2.5 mrad).
+OGS_SCAN = ScanConfig(cone_radius_rad=2e-3, step_rad=1e-3, speed_radps=5e-3)
+
+
+def tracker_config() -> TrackerConfig:
+    """The Kalman tracker of both terminals' lines of sight (constant velocity)."""
     return TrackerConfig(model="cv", measurement_std_rad=5e-6, q_cv=1e-10, init_rate_std_radps=1e-4,
                          reacquire_after_s=0.5)
 
 
+def pat_config(name: str, dt_s: float, handover_rad: float) -> PatConfig:
+    """PAT thresholds of a terminal whose control period is ``dt_s``."""
+    return PatConfig(terminal=name, fine_handover_rad=handover_rad, fine_lost_s=max(0.05, 3 * dt_s),
+                     coarse_lost_s=0.5, coast_timeout_s=5.0, acquire_timeout_s=60.0)
+
+
+def ogs_pat_config(dt_s: float, cfg: DirectConfig) -> PatConfig:
+    """The OGS PAT thresholds."""
+    return pat_config("ogs", dt_s, cfg.ogs_fine_handover_rad)
+
+
+def ogs_safety_config(sc: Scenario) -> SafetyConfig:
+    """Safety limits of the OGS mount set-points (the mount's own rate/acceleration limits;
+    commanded-elevation mask half the pass mask, so the closed-loop offset at AOS is never clipped)."""
+    return SafetyConfig(elevation_mask_rad=math.radians(sc.site.min_el_deg) * 0.5,
+                        max_rate_radps=sc.ogs_mount.max_rate_radps, max_acc_radps2=sc.ogs_mount.max_acc_radps2,
+                        fsm_range_rad=sc.ogs_fsm.range_rad)
+
+
 def _build_loop(name: str, sc: Scenario, cfg: DirectConfig, dt_s: float, fsm_cfg, handover_rad: float,
                 scan: AcquisitionScan | None, single: bool, alpha: float, beta: float) -> TerminalLoop:
-    pat = PatStateMachine(PatConfig(terminal=name, fine_handover_rad=handover_rad,
-                                    fine_lost_s=max(0.05, 3 * dt_s), coarse_lost_s=0.5, coast_timeout_s=5.0,
-                                    acquire_timeout_s=60.0), 0.0)
+    pat = PatStateMachine(pat_config(name, dt_s, handover_rad), 0.0)
     fine = FineTrackLoop(FineLoopConfig(rate_hz=1.0 / dt_s, ki_per_s=cfg.fine_ki_per_s, predictor_alpha=alpha,
                                         predictor_beta=beta), fsm_cfg)
-    return TerminalLoop(name, pat=pat, tracker=LosTracker(_tracker_config()), fine_loop=fine,
+    return TerminalLoop(name, pat=pat, tracker=LosTracker(tracker_config()), fine_loop=fine,
                         offload=FsmOffload(OffloadConfig(), fsm_cfg), scan=scan,
                         tracker_period_s=1.0 / cfg.tracker_rate_hz, noise_floor_rad=cfg.los_noise_floor_rad,
                         single_sensor=single)
@@ -624,20 +571,14 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
     # mount azimuth in [-pi, pi): inside the +-270 deg axis range whichever way the pass turns
     world.models.ogs_mount.position_rad[0] = float(wrap_pi(world.models.ogs_mount.position_rad[0]))
     site = sc.site
-    # commanded-elevation mask half the pass mask: the closed-loop offset at AOS is never clipped
-    safety = PointingSafetyFilter(SafetyConfig(elevation_mask_rad=math.radians(site.min_el_deg) * 0.5,
-                                               max_rate_radps=sc.ogs_mount.max_rate_radps,
-                                               max_acc_radps2=sc.ogs_mount.max_acc_radps2,
-                                               fsm_range_rad=sc.ogs_fsm.range_rad),
-                                  initial_position_rad=world.models.ogs_mount.position_rad.copy())
+    safety = PointingSafetyFilter(ogs_safety_config(sc), initial_position_rad=world.models.ogs_mount.position_rad.copy())
     ogs_stage = OgsCoarseStage(safety, math.radians(site.site_lat_deg), math.radians(site.site_lon_deg),
                                world.t0_unix_s, cfg.offset_max_rate_radps, cfg.offset_max_acc_radps2)
     tru0 = world.ogs_truth(0)  # the mount was already following the satellite
     world.models.ogs_mount.rate_radps = np.array([tru0.true_az_rate_radps, tru0.true_el_rate_radps])
     ogs_stage.offset_rad = world.ogs_mount_los_rad(tru0, optical=False)  # start where the mount is
     ogs_stage.prime(world.models.ogs_mount.position_rad, world.models.ogs_mount.rate_radps, dt)
-    # spiral over the TLE uncertainty cone; turns 1 mrad apart (the coarse camera sees +-2.5 mrad)
-    scan = AcquisitionScan(ScanConfig(cone_radius_rad=2e-3, step_rad=1e-3, speed_radps=5e-3))
+    scan = AcquisitionScan(OGS_SCAN)
     ogs = _build_loop("ogs", sc, cfg, dt, sc.ogs_fsm, cfg.ogs_fine_handover_rad, scan, False,
                       cfg.ogs_predictor_alpha, cfg.ogs_predictor_beta)
     space = _build_loop("space", sc, cfg, space_dt, sc.space_fsm, cfg.space_fine_handover_rad, None, True,
@@ -672,6 +613,7 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
     progress_every = max(1, n_steps // 200)
     link = link or SoftwareLink()
     remote = link.remote_cameras
+    ogs_state = link.ogs_pat_state() if link.remote_ogs_control else ogs.pat.state
     remote_fsm = {"ogs": np.zeros(2), "space": np.zeros(2)}
 
     for k in range(n_steps):
@@ -686,7 +628,7 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
         apparent = tru.true_los_rad + world.turbulence_tilt_rad
         # ---- OGS cameras: capture now, deliver after the readout latency
         p_down, loss_down = world.received_power_w("downlink", tru, space_tx_err)
-        tracking = ogs.pat.state in (*TRACK_STATES, PatState.COAST)
+        tracking = ogs_state in (*TRACK_STATES, PatState.COAST)
         if k % fr["ogs_coarse"] == 0:
             if tracking and ogs.has_prediction:
                 pred = ogs.predicted_los_rad(t)
@@ -694,7 +636,7 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
             win = cfg.coarse_window_px if (tracking and coarse_center is not None) else 0
             f = world.render("ogs_coarse", t, apparent - mount_opt, p_down, coarse_center, win)
             pending.append((f.t_available_s, "ogs_coarse", f, mount_enc, None))
-        if k % fr["ogs_fine"] == 0 and ogs.pat.state in (*TRACK_STATES,):
+        if k % fr["ogs_fine"] == 0 and ogs_state in (*TRACK_STATES,):
             center = fine_center
             if center is None:
                 bx, by = sc.ogs_fine_camera.boresight_px()
@@ -747,20 +689,31 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
         err_mount = np.array([float(wrap_pi(mount.position_rad[0] - mount_cmd[0])) * math.cos(mount_cmd[1]),
                               mount.position_rad[1] - mount_cmd[1]])
         time_to_aos = 0.0 if tru.visible else min((a - t for a in aos_s if a >= t), default=math.inf)
-        state, fsm_cmd, offset = ogs.step(t, visible=tru.visible, time_to_aos_s=time_to_aos,
-                                          at_target=bool(np.hypot(*err_mount) < cfg.at_target_rad),
-                                          fsm_rad=fsm_now, point_ahead_rad=tru.point_ahead_rad, dt_s=dt,
-                                          fsm_at_rad=fsm_hist.at)
-        if "ogs_fine" in remote:  # the remote fine controller commands the FSM (it holds when idle)
+        if link.remote_ogs_control:
+            # the OGS PAT manager, tracker and gimbal controller are nodes: the mount reports its
+            # encoders at the mount rate and the node's set-point answers; the PAT state is the node's
+            if k % mount_steps == 0:
+                answer = link.ogs_mount(t, mount.position_rad, mount.rate_radps)
+                if answer is not None:
+                    mount_cmd, mount_ff, mount_cmd_t = answer[0], answer[1], t
+            state = ogs_state = link.ogs_pat_state()
             fsm_cmd = remote_fsm["ogs"]
+        else:
+            state, fsm_cmd, offset = ogs.step(t, visible=tru.visible, time_to_aos_s=time_to_aos,
+                                              at_target=bool(np.hypot(*err_mount) < cfg.at_target_rad),
+                                              fsm_rad=fsm_now, point_ahead_rad=tru.point_ahead_rad, dt_s=dt,
+                                              fsm_at_rad=fsm_hist.at)
+            ogs_state = ogs.pat.state
+            if "ogs_fine" in remote:  # the remote fine controller commands the FSM (it holds when idle)
+                fsm_cmd = remote_fsm["ogs"]
+            if state == PatState.IDLE or state == PatState.PARK:
+                offset = np.zeros(2)
+            if k % mount_steps == 0:
+                cmd = ogs_stage.command(t, tru.eph_az_rad, tru.eph_el_rad,
+                                        (tru.eph_az_rate_radps, tru.eph_el_rate_radps), offset, mount.position_rad)
+                mount_cmd, mount_ff, mount_cmd_t = cmd.position_rad, cmd.rate_radps, t
         if state not in TRACK_STATES:
             fine_center = None
-        if state == PatState.IDLE or state == PatState.PARK:
-            offset = np.zeros(2)
-        if k % mount_steps == 0:
-            cmd = ogs_stage.command(t, tru.eph_az_rad, tru.eph_el_rad,
-                                    (tru.eph_az_rate_radps, tru.eph_el_rate_radps), offset, mount.position_rad)
-            mount_cmd, mount_ff, mount_cmd_t = cmd.position_rad, cmd.rate_radps, t
         # ---- record OGS (state at t)
         pointing = mount_opt + fsm_now
         resid = apparent - pointing + tru.point_ahead_rad
@@ -816,7 +769,7 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
         # the mount driver interpolates position + rate set-points between commands
         world.advance_ogs(dt, tru, mount_cmd + mount_ff * (t - mount_cmd_t), mount_ff, fsm_cmd)
         if progress is not None and k % progress_every == 0:
-            progress(k / n_steps, f"t={t:.1f} s ogs={ogs.pat.state.name} space={space.pat.state.name}")
+            progress(k / n_steps, f"t={t:.1f} s ogs={ogs_state.name} space={space.pat.state.name}")
     if progress is not None:
         progress(1.0, "done")
     wall = time.perf_counter() - wall0
