@@ -299,8 +299,12 @@ class PointingSafetyFilter:
         c = self.config
         a, vmax = c.max_acc_radps2, c.max_rate_radps
         vt = np.zeros(2) if target_rate is None else np.clip(np.asarray(target_rate, dtype=float), -vmax, vmax)
-        e = step - vt * dt  # where the request is relative to us after this period, if we matched its rate
-        v_des = vt + np.sign(e) * np.minimum(np.sqrt(2.0 * a * np.abs(e)), 2.0 * vmax)
+        e = step - vt * dt  # what would remain of the request's offset if we moved at its rate
+        ae = np.abs(e)
+        # relative speed from which discrete decelerations of a*dt per period stop on it:
+        # u dt / 2 + u^2 / (2 a) <= |e|; and never more than closes it in this period
+        u = a * dt * (np.sqrt(0.25 + 2.0 * ae / (a * dt * dt)) - 0.5)
+        v_des = vt + np.sign(e) * np.minimum(u, ae / dt)
         v = np.clip(np.clip(v_des, self._prev_rate - a * dt, self._prev_rate + a * dt), -vmax, vmax)
         return v * dt
 
@@ -311,7 +315,11 @@ class PointingSafetyFilter:
         lo = self._prev_rate * dt - c.max_acc_radps2 * dt * dt
         hi = self._prev_rate * dt + c.max_acc_radps2 * dt * dt
         limited = _clip(_clip(step, lo, hi), -vmax, vmax)
-        if abs(limited[0] - step[0]) > 1e-15 or abs(limited[1] - step[1]) > 1e-15:
+        # the request is taken as is only if, after it, the stage can move on with the request's
+        # own rate next period (else it would arrive too fast and overshoot)
+        vt = np.zeros(2) if target_rate is None else np.asarray(target_rate, dtype=float)
+        arrives_too_fast = bool(np.any(np.abs(step / dt - vt) > c.max_acc_radps2 * dt * (1 + 1e-9)))
+        if abs(limited[0] - step[0]) > 1e-15 or abs(limited[1] - step[1]) > 1e-15 or arrives_too_fast:
             reasons.append("rate/acceleration limited")
             limited = self._braking_step(step, dt, target_rate)
         out = prev + limited

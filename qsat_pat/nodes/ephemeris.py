@@ -131,6 +131,10 @@ class EphemerisNode(QsatPatNode):
             self.tle_sub = None
 
     def on_config_changed(self, old, new) -> None:
+        tle_fields = ("tle_line1", "tle_line2", "tle_file", "tle_name")
+        if any(getattr(old, f) != getattr(new, f) for f in tle_fields) and hasattr(self, "timer"):
+            self._load_tle_from_parameters()  # a new TLE by parameter (ros2 param set, a simulator)
+            return
         tle = self.eph.tle if getattr(self, "eph", None) is not None else None
         if tle is not None:
             self.eph = Ephemeris(tle, new.ephemeris_config())

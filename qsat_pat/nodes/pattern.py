@@ -62,6 +62,7 @@ and ``main(args=None)`` (the executable), and be listed in
 
 from __future__ import annotations
 
+import array
 import collections
 import dataclasses
 import signal
@@ -245,7 +246,8 @@ class QsatPatNode(LifecycleNode):
         for p in params:
             if p.name in self._fields:
                 v = p.value
-                changes[p.name] = tuple(v) if isinstance(v, (list, tuple)) else v
+                # arrays arrive as list, tuple or array.array (a remote set_parameters of doubles)
+                changes[p.name] = tuple(v) if isinstance(v, (list, tuple, array.array)) else v
         if not changes:
             return SetParametersResult(successful=True)
         try:

@@ -593,18 +593,19 @@ def push_parameters(node, executor, params: dict[str, dict], timeout_s: float = 
             if not client.wait_for_services(timeout_sec=timeout_s):
                 raise SimulationError(f"{target}: parameter services not available after {timeout_s:.0f} s")
             plist = [Parameter(k, value=list(v) if isinstance(v, tuple) else v) for k, v in sorted(values.items())]
-            fut = client.set_parameters(plist)
+            fut = client.set_parameters_atomically(plist)  # one change: a TLE's two lines together
             deadline = time.monotonic() + timeout_s
             while not fut.done() and time.monotonic() < deadline:
                 executor.spin_once(timeout_sec=0.05)
             if not fut.done():
                 raise SimulationError(f"{target}: set_parameters did not answer within {timeout_s:.0f} s")
-            refused = [f"{p.name}: {r.reason}" for p, r in zip(plist, fut.result().results, strict=True)
-                       if not r.successful]
-            if refused:
-                raise SimulationError(f"{target} refused parameters: {'; '.join(refused)}")
-        finally:
-            client.destroy()
+            result = fut.result().result
+            if not result.successful:
+                raise SimulationError(f"{target} refused its parameters: {result.reason}")
+        finally:  # the client holds one service client per parameter service: release them
+            for attr, value in list(vars(client).items()):
+                if attr.endswith("_client") and value is not None:
+                    node.destroy_client(value)
 
 
 def main(args=None) -> int:
@@ -638,9 +639,11 @@ def main(args=None) -> int:
         push_parameters(probe, ex, node_parameters(scenario))
         ex.remove_node(probe)
         probe.destroy_node()
+        from qsat_pat.commands.sim import ProgressBar
+
         record = run_lockstep(scenario, seed=None if cfg.seed < 0 else cfg.seed, duration_s=cfg.duration_s or None,
                               start_offset_s=cfg.start_offset_s, answer_timeout_s=cfg.answer_timeout_s,
-                              context=context)
+                              context=context, progress=ProgressBar(f"sim_world {scenario.name}", stream=sys.stdout))
         out_dir = Path(cfg.out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "report.json").write_text(json.dumps(build_report(record), indent=2, allow_nan=False) + "\n")
