@@ -164,6 +164,10 @@ SIM_LOCKSTEP_NODES: tuple[NodeSpec, ...] = (
     NodeSpec("gimbal_controller", "gimbal_controller", OGS_NS, ("gimbal_controller.yaml", "sim_gimbal_controller.yaml")),
     NodeSpec("pat_manager", "pat_manager", OGS_NS, ("pat_manager.yaml", "sim_pat_manager.yaml"),
              remappings=(("fine_centroid", "beacon_centroid"),)),
+    NodeSpec("beacon_imaging", "beacon_imaging", SPACE_NS,
+             ("beacon_imaging.yaml", "space_beacon_imaging.yaml", "sim_beacon_imaging.yaml")),
+    NodeSpec("fsm_controller", "fsm_controller", SPACE_NS, ("fsm_controller.yaml", "space_fsm_controller.yaml"),
+             remappings=(("ephemeris", "ogs_ephemeris"),)),
 )
 
 DEPLOYMENTS: dict[str, Deployment] = {
@@ -181,8 +185,9 @@ DEPLOYMENTS: dict[str, Deployment] = {
         name="sim",
         description=("Simulated pass in lockstep over DDS on /clock (simulated UTC): sim_world (truth, "
                      "plants, cameras) and the OGS terminal's nodes (coarse and fine imaging, coarse "
-                     "tracker, ephemeris, FSM and gimbal controllers, PAT manager), plus the recorder and "
-                     "the link nodes. The satellite's PAT still runs inside sim_world with the same core "
+                     "tracker, ephemeris, FSM and gimbal controllers, PAT manager) and the satellite's fine "
+                     "loop (imaging, FSM controller), plus the recorder and the link nodes. The satellite's "
+                     "PAT, tracker and attitude targets still run inside sim_world with the same core "
                      "objects. `qsat-pat sim` starts it and writes the report."),
         nodes=(NodeSpec("sim_world", "sim_world", "/"),
                NodeSpec("bag_recorder", "bag_recorder", "/", ("recorder.yaml", "sim_recorder.yaml")),

@@ -20,13 +20,16 @@ Time only moves when every answer of the step is in, so a slow machine gives the
 closed loop as a fast one; an answer that does not come within ``answer_timeout_s``
 (wall clock) is counted in the record's notes and the step goes on with the held command.
 
-What runs where (this is what the ``sim`` deployment contains today): the OGS fine loop --
-fine camera -> ``beacon_imaging`` -> ``fsm_controller`` (point-ahead from ``ephemeris``) --
-runs as nodes.  The OGS coarse loop (coarse camera, Kalman tracker, PAT state machine,
-mount set-points) and the satellite's PAT run in this process with the same core objects
-(:class:`qsat_pat.sim.direct.TerminalLoop`); the node graph does not yet close those loops
-(gimbal_controller has no coarse-camera loop; adcs_pointing takes no tracked offset),
-and the record's notes say so.
+What runs where (this is what the ``sim`` deployment contains today): the whole OGS
+terminal runs as the ``ogs`` deployment's nodes -- coarse and fine imaging, coarse tracker,
+ephemeris, FSM controller, gimbal controller on a simulated mount (``mount_encoder`` ->
+``mount_command`` at the mount rate), PAT manager stepping on each ``mount_state`` -- and so
+does the satellite's fine loop (its camera -> ``beacon_imaging`` -> ``fsm_controller``; its
+frames are answered at the satellite's control steps).  The satellite's PAT state machine,
+tracker and attitude targets run in this process with the direct mode's core objects
+(:class:`qsat_pat.sim.direct.TerminalLoop`; adcs_pointing takes no tracked offset yet) and
+publish the point-ahead for the space fsm_controller on ``/space/ogs_ephemeris``; the
+record's notes say so.
 
 ``qsat-pat sim`` (without ``--direct``) starts the nodes of the ``sim`` deployment as
 processes and runs this node in its own process (:func:`run_ros`); on a real install
@@ -78,16 +81,17 @@ CAMERA_NODES = {
     "space": {"image": "/space/image", "centroid": "/space/beacon_centroid", "command": "/space/fsm_command"},
 }
 #: Cameras whose software runs as nodes in the ``sim`` deployment.
-REMOTE_CAMERAS = ("ogs_coarse", "ogs_fine")
+REMOTE_CAMERAS = ("ogs_coarse", "ogs_fine", "space")
 #: Lifecycle nodes the lockstep waits for (must be active before time starts).
 LOCKSTEP_NODES = ("/ogs/coarse_imaging", "/ogs/beacon_imaging", "/ogs/fsm_controller", "/ogs/ephemeris",
-                  "/ogs/coarse_track", "/ogs/gimbal_controller", "/ogs/pat_manager")
+                  "/ogs/coarse_track", "/ogs/gimbal_controller", "/ogs/pat_manager", "/space/beacon_imaging",
+                  "/space/fsm_controller")
 
 
 def ros_mode_config(config: DirectConfig | None = None) -> DirectConfig:
     """The direct-mode tunables for the ROS mode: remote cameras read out their configured
     ROI (the nodes' pixel set-points assume a fixed frame; no moving read-out windows)."""
-    return (config or DirectConfig()).replace(fine_window_px=0, coarse_window_px=0)
+    return (config or DirectConfig()).replace(fine_window_px=0, coarse_window_px=0, space_window_px=0)
 
 
 def ros_mode_scenario(scenario: Scenario) -> Scenario:
@@ -167,9 +171,24 @@ def node_parameters(scenario: Scenario, config: DirectConfig | None = None) -> d
     bx, by = cgeom.boresight_x_px, cgeom.boresight_y_px
     pat.update(at_target_tolerance_rad=cfg.at_target_rad, coarse_rad_per_px=sc.ogs_coarse_camera.pixel_ifov_rad,
                coarse_setpoint_x_px=bx, coarse_setpoint_y_px=by)
+    # the satellite's fine loop: its camera (full frame) and FSM, the direct mode's loop settings
+    scam = sc.space_camera
+    space_dt = cfg.space_step_s or 1.0 / scam.frame_rate_hz
+    simg = {k: v for k, v in imaging_config(scam).as_dict().items() if k in BeaconImagingConfig.__dataclass_fields__}
+    simg.update(camera_id="space_beacon", roi_track=False)
+    sgeom = camera_geometry(scam)
+    sx0, sy0 = (int(scam.roi[0]), int(scam.roi[1])) if any(int(v) for v in scam.roi) else (0, 0)
+    sfine = FineLoopConfig(rate_hz=1.0 / space_dt, ki_per_s=cfg.fine_ki_per_s, predictor_alpha=0.5,
+                           predictor_beta=0.05)
+    sfsm = {k: v for k, v in {**sfine.as_dict(), **sc.space_fsm.as_dict()}.items()
+            if k in FsmControllerConfig.__dataclass_fields__}
+    sfsm.update(camera_id="space_beacon", setpoint_x_px=sgeom.boresight_x_px - sx0,
+                setpoint_y_px=sgeom.boresight_y_px - sy0,
+                rad_per_px=[float(v) for v in (-sgeom.pixel_to_angle()).reshape(-1)], point_ahead_enabled=True,
+                driver="none", watchdog_period_s=max(0.05, 5 * space_dt), ephemeris_timeout_s=1.0)
     return {"/ogs/coarse_imaging": coarse, "/ogs/beacon_imaging": img, "/ogs/fsm_controller": fsm,
             "/ogs/ephemeris": eph, "/ogs/coarse_track": track, "/ogs/gimbal_controller": gimbal,
-            "/ogs/pat_manager": pat}
+            "/ogs/pat_manager": pat, "/space/beacon_imaging": simg, "/space/fsm_controller": sfsm}
 
 
 def write_parameter_file(params: dict[str, dict], path: Path) -> Path:
@@ -212,7 +231,14 @@ class RosLink(SoftwareLink):
         from rosgraph_msgs.msg import Clock
         from sensor_msgs.msg import Image
 
-        from qsat_pat.msg import ActuatorState, BeaconCentroid, PatStatus, PointingCommand, TrackEstimate
+        from qsat_pat.msg import (
+            ActuatorState,
+            BeaconCentroid,
+            EphemerisState,
+            PatStatus,
+            PointingCommand,
+            TrackEstimate,
+        )
         from qsat_pat.nodes.pattern import Qos
 
         self._ActuatorState, self._PointingCommand = ActuatorState, PointingCommand
@@ -253,6 +279,11 @@ class RosLink(SoftwareLink):
         self._pat_msg = None
         self._mount_msg = None
         self._want_mount_ns: int | None = None
+        if "space" in self.remote_cameras:
+            # the satellite's attitude software runs in this process: it publishes the
+            # point-ahead it computes, as adcs_pointing does on the real satellite
+            self.space_geometry_pub = node.create_publisher(EphemerisState, "/space/ogs_ephemeris", Qos.STATE)
+            self._EphemerisState = EphemerisState
         if self.remote_ogs_control:
             self.encoder_pub = node.create_publisher(ActuatorState, "/ogs/mount_encoder", Qos.with_depth(Qos.STREAM, 10))
             self.subs.append(node.create_subscription(PointingCommand, "/ogs/mount_command", self._on_mount_command,
@@ -336,6 +367,21 @@ class RosLink(SoftwareLink):
     def ogs_pat_state(self) -> PatState:
         return self._pat_state
 
+    def space_step(self, t_s: float, point_ahead_rad) -> None:
+        if "space" not in self.remote_cameras:
+            return
+        from qsat_pat.nodes.convert import ns_to_stamp
+
+        msg = self._EphemerisState()
+        msg.header.stamp = ns_to_stamp(self.now_ns)
+        msg.header.frame_id = "space_reference"  # the satellite's pointing frame R = its FSM axes
+        # fsm_controller adds (point_ahead_az * cos(el), point_ahead_el): el 0 passes them as they are
+        msg.el_rad = 0.0
+        msg.point_ahead_az_rad, msg.point_ahead_el_rad = float(point_ahead_rad[0]), float(point_ahead_rad[1])
+        msg.point_ahead_rad = float(math.hypot(*point_ahead_rad))
+        msg.visible = True
+        self.space_geometry_pub.publish(msg)
+
     def begin_step(self, k: int, t_s: float) -> None:
         from qsat_pat.nodes.convert import ns_to_stamp
 
@@ -389,8 +435,9 @@ class RosLink(SoftwareLink):
             f"ROS lockstep mode: over DDS: {over}"
             + ("; /ogs/mount_encoder -> gimbal_controller -> /ogs/mount_command (coarse track from coarse_track, "
                "PAT from pat_manager stepping on mount_state)" if self.remote_ogs_control else "")
-            + "; in this process with the direct mode's core objects: the satellite's PAT (its node loop does "
-            "not close yet)",
+            + "; in this process with the direct mode's core objects: the satellite's PAT, tracker and "
+            "attitude targets (their node loop, adcs_pointing with a tracked offset, does not close yet), "
+            "which publish its point-ahead on /space/ogs_ephemeris for the space fsm_controller",
             f"lockstep: {s['frames']} frames and {s['mount_ticks']} mount ticks exchanged; timeouts: "
             f"{s['centroid_timeouts']} centroid, {s['command_timeouts']} FSM command, {s['mount_timeouts']} mount "
             f"command, {s['pat_timeouts']} PAT status; {s['estimates_missing']} coarse frames without a track "

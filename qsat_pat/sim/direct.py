@@ -241,6 +241,10 @@ class SoftwareLink:
         """The remote OGS PAT manager's current state."""
         raise NotImplementedError
 
+    def space_step(self, t_s: float, point_ahead_rad) -> None:
+        """Start of a satellite control period: the point-ahead its (in-process) attitude
+        software computed, in the FSM's axes [rad] (for a remote fine controller)."""
+
     def begin_step(self, k: int, t_s: float) -> None:
         """Start of OGS step ``k`` at simulation time ``t_s`` [s]."""
 
@@ -647,6 +651,7 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
         # ---- satellite (every space step)
         if k % space_steps == 0:
             st = world.space_truth(k)
+            link.space_step(t, st.point_ahead_rad)
             bn = world.space_dcm_bn(t)
             sfsm = world.models.space_fsm.position_rad.copy()
             los_body = World.body_tangent(bn, st.beacon_dir_teme)
@@ -661,9 +666,12 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
                 pending.append((f.t_available_s, "space", f, sfsm, (world.space_est_dcm_bn(t), st.reference)))
         # ---- deliver frames that are ready (in time order)
         if pending:
-            ready = [p for p in pending if p[0] <= t + 1e-12]
+            # a remote satellite controller gets its frames at its own control steps (the FSM
+            # command then acts when the in-process loop would have computed it)
+            hold_space = "space" in remote and k % space_steps != 0
+            ready = [p for p in pending if p[0] <= t + 1e-12 and not (hold_space and p[1] == "space")]
             if ready:
-                pending = [p for p in pending if p[0] > t + 1e-12]
+                pending = [p for p in pending if not (p[0] <= t + 1e-12 and not (hold_space and p[1] == "space"))]
                 for _, cam, f, stage, att in sorted(ready, key=lambda p: (p[0], p[1])):
                     if cam in remote:
                         (valid, x_px, y_px, cov_px2), answer = link.exchange(cam, f, stage)
