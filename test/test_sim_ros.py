@@ -38,6 +38,14 @@ def both_modes(tmp_path_factory):
     return direct, ros
 
 
+@pytest.fixture(scope="module")
+def ros_again(tmp_path_factory):
+    from qsat_pat.nodes.sim_world import run_ros
+    from qsat_pat.sim.scenario import load_scenario
+
+    return run_ros(load_scenario("nominal"), work_dir=tmp_path_factory.mktemp("ros2"), log=lambda *a: None, **WINDOW)
+
+
 def _fine_rms_urad(rec, name):
     t = rec.terminals[name]
     fine = t["pat_state"] == int(PatState.FINE_TRACK)
@@ -74,9 +82,10 @@ def test_ros_and_direct_modes_agree_on_a_seeded_window(both_modes):
         report[name] = {"fine_track_at_s": (t_d, t_r), "fine_rms_urad": (rms_d, rms_r), "fine_samples": (n_d, n_r)}
     print(report)
     # OGS: the node graph (PAT manager stepping at the 100 Hz mount rate, coarse tracker on the
-    # coarse camera only) acquires within 0.2 s of the in-process loop and tracks as well
+    # coarse camera only) reaches FINE_TRACK ~0.13 s after the in-process loop (0.5 s allowed:
+    # see the repeat test) and tracks as well
     assert report["ogs"]["fine_track_at_s"][1] is not None
-    assert report["ogs"]["fine_track_at_s"][1] == pytest.approx(report["ogs"]["fine_track_at_s"][0], abs=0.2)
+    assert report["ogs"]["fine_track_at_s"][1] == pytest.approx(report["ogs"]["fine_track_at_s"][0], abs=0.5)
     rms_d, rms_r = report["ogs"]["fine_rms_urad"]
     assert rms_r == pytest.approx(rms_d, rel=0.35), report
     assert rms_r < 3.0  # seed 004's < 3 urad
@@ -84,6 +93,22 @@ def test_ros_and_direct_modes_agree_on_a_seeded_window(both_modes):
     # OGS's pointing, so it agrees closely but not bit for bit
     assert report["space"]["fine_track_at_s"][1] == pytest.approx(report["space"]["fine_track_at_s"][0], abs=0.05)
     assert report["space"]["fine_rms_urad"][1] == pytest.approx(report["space"]["fine_rms_urad"][0], rel=0.2)
+
+
+def test_ros_mode_repeats_closely_with_the_same_seed(both_modes, ros_again):
+    """Two ROS runs of the same seed: the lockstep makes the loop independent of machine speed,
+    but nodes off the awaited answers (20 Hz ephemeris, 50 Hz FSM state for the offload) are
+    not synchronised, so repeats agree closely rather than bit for bit (the direct mode is
+    bit-identical, test_sim_direct.py)."""
+    _, a = both_modes
+    b = ros_again
+    np.testing.assert_array_equal(a.terminals["ogs"]["true_los_rad"], b.terminals["ogs"]["true_los_rad"])
+    for name in ("ogs", "space"):
+        # typically within 0.04 s and 0.3 %; a loaded machine can delay one coarse-track
+        # confirmation (seen once: 0.66 s instead of 0.33 s)
+        assert _first(a, name, PatState.FINE_TRACK) == pytest.approx(_first(b, name, PatState.FINE_TRACK), abs=0.4)
+        assert _fine_rms_urad(a, name)[0] == pytest.approx(_fine_rms_urad(b, name)[0], rel=0.1)
+    assert a.disturbance_budget["ogs"]["sensor_noise_rad"] is not None
 
 
 def test_sim_cli_ros_mode_writes_report_and_a_dds_bag(tmp_path):

@@ -688,6 +688,9 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
                             coarse_center = _spot_px(sc.ogs_coarse_camera, m.residual_rad)
                     elif cam == "ogs_fine":
                         ogs.on_fine(m)
+                        if link.remote_ogs_control and m.valid and ogs_state == PatState.FINE_TRACK:
+                            # the disturbance budget's sensor-noise share (the remote PAT is in FINE_TRACK)
+                            ogs.fine_crb_rad.append(math.sqrt(0.5 * (m.cov_rad2[0, 0] + m.cov_rad2[1, 1])))
                         fine_center = _spot_px(sc.ogs_fine_camera, m.residual_rad) if m.valid else None
                     else:
                         space.on_fine(m)
