@@ -11,14 +11,20 @@ goes on::
                  -> beacon_imaging -> <ns>/beacon_centroid -> fsm_controller -> <ns>/fsm_command
              sim_world waits for that centroid and that command (lockstep), uses the
              centroid as the terminal's measurement and the command as the FSM's
-             -> the plants advance one step with it -> step k+1
+             (coarse frames: the centroid and the coarse tracker's estimate)
+             mount tick (100 Hz) -> /ogs/mount_encoder -> gimbal_controller -> /ogs/mount_command,
+                 gimbal's mount_state -> pat_manager -> /ogs/pat_status (both awaited)
+             -> the plants advance one step -> step k+1
 
 Simulated time is the UTC of the pass (``t0`` = the scenario's start), so the ephemeris
 node on ``use_sim_time`` propagates its TLE (the terminals' perturbed TLE, given as a
 parameter) at the right epoch and the fine controller takes the point-ahead from it.
-Time only moves when every answer of the step is in, so a slow machine gives the same
-closed loop as a fast one; an answer that does not come within ``answer_timeout_s``
+Time only moves when every awaited answer of the step is in, so the closed loop does not
+depend on the machine's speed; an answer that does not come within ``answer_timeout_s``
 (wall clock) is counted in the record's notes and the step goes on with the held command.
+Inputs that are not awaited -- the ephemeris node's 20 Hz states, the FSM state the
+gimbal offloads at 50 Hz, whether a PAT step sees the centroid of its own step -- make two
+runs of a seed agree closely rather than bit for bit (the direct mode is bit-reproducible).
 
 What runs where (this is what the ``sim`` deployment contains today): the whole OGS
 terminal runs as the ``ogs`` deployment's nodes -- coarse and fine imaging, coarse tracker,
