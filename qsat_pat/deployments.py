@@ -168,6 +168,12 @@ SIM_LOCKSTEP_NODES: tuple[NodeSpec, ...] = (
              ("beacon_imaging.yaml", "space_beacon_imaging.yaml", "sim_beacon_imaging.yaml")),
     NodeSpec("fsm_controller", "fsm_controller", SPACE_NS, ("fsm_controller.yaml", "space_fsm_controller.yaml"),
              remappings=(("ephemeris", "ogs_ephemeris"),)),
+    # one camera is the satellite's coarse and fine sensor; its body is the coarse stage
+    NodeSpec("pat_manager", "pat_manager", SPACE_NS, ("pat_manager.yaml", "space_pat_manager.yaml",
+                                                       "sim_pat_manager.yaml"),
+             remappings=(("fine_centroid", "beacon_centroid"), ("coarse_centroid", "beacon_centroid"),
+                         ("ephemeris", "ogs_ephemeris"), ("mount_state", "body_state"),
+                         ("mount_command", "body_target"))),
 )
 
 DEPLOYMENTS: dict[str, Deployment] = {
@@ -185,9 +191,9 @@ DEPLOYMENTS: dict[str, Deployment] = {
         name="sim",
         description=("Simulated pass in lockstep over DDS on /clock (simulated UTC): sim_world (truth, "
                      "plants, cameras) and the OGS terminal's nodes (coarse and fine imaging, coarse "
-                     "tracker, ephemeris, FSM and gimbal controllers, PAT manager) and the satellite's fine "
-                     "loop (imaging, FSM controller), plus the recorder and the link nodes. The satellite's "
-                     "PAT, tracker and attitude targets still run inside sim_world with the same core "
+                     "tracker, ephemeris, FSM and gimbal controllers, PAT manager) and the satellite's "
+                     "imaging, FSM controller and PAT manager, plus the recorder and the link nodes. The "
+                     "satellite's tracker and attitude targets still run inside sim_world with the same core "
                      "objects. `qsat-pat sim` starts it and writes the report."),
         nodes=(NodeSpec("sim_world", "sim_world", "/"),
                NodeSpec("bag_recorder", "bag_recorder", "/", ("recorder.yaml", "sim_recorder.yaml")),

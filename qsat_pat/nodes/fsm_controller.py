@@ -128,7 +128,7 @@ class FsmControllerNode(QsatPatNode):
             self.reject("bad_ephemeris", f"non-finite point-ahead {pa}")
             return
         self.point_ahead = np.array(pa)
-        self.ephemeris_t = self.now_s()
+        self.ephemeris_t = stamp_to_s(msg.header.stamp) or self.now_s()  # stamp: see pat_manager
 
     def _point_ahead(self, now: float) -> np.ndarray:
         c = self.config

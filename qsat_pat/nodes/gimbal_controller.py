@@ -307,7 +307,7 @@ class GimbalControllerNode(QsatPatNode):
             return
         self.eph = msg
         self.eph_t = stamp_to_s(msg.header.stamp)
-        self.watchdog.feed(self.now_s())
+        self.watchdog.feed(self.eph_t or self.now_s())  # the state's stamp: see pat_manager
 
     def _eph_at(self, t: float) -> tuple[float, float, float, float]:
         """Ephemeris (az, refracted el, rates) extrapolated from its stamp to ``t`` with its rates."""
@@ -398,7 +398,8 @@ class GimbalControllerNode(QsatPatNode):
         for why in refusals:
             self.reject("driver_refused", why)
         if self.eph is None or self.watchdog.expired(now):
-            if not self.hold_sent:
+            # a simulated mount in lockstep waits for an answer to every reading: repeat the hold
+            if not self.hold_sent or self.sim_mount is not None:
                 hold = CorePointingCommand(now, Stage.MOUNT, Mode.HOLD, reason="no ephemeris: hold")
                 self.cmd_pub.publish(pointing_command_to_msg(hold))
                 if self.driver is not None:

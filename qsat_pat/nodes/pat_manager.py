@@ -107,7 +107,9 @@ class PatManagerNode(QsatPatNode):
         if not (math.isfinite(msg.el_rad) and math.isfinite(msg.az_rad)):
             self.reject("bad_ephemeris", "non-finite az/el in EphemerisState")
             return
-        self.eph, self.eph_t = msg, self.now_s()
+        # age from the state's own stamp: a latched state can arrive before this node's clock
+        # has its first reading (simulated time), when now_s() is still 0
+        self.eph, self.eph_t = msg, stamp_to_s(msg.header.stamp) or self.now_s()
 
     def on_coarse(self, msg: BeaconCentroid) -> None:
         if msg.valid and math.isfinite(msg.x_px) and math.isfinite(msg.y_px):

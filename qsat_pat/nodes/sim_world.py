@@ -31,11 +31,12 @@ terminal runs as the ``ogs`` deployment's nodes -- coarse and fine imaging, coar
 ephemeris, FSM controller, gimbal controller on a simulated mount (``mount_encoder`` ->
 ``mount_command`` at the mount rate), PAT manager stepping on each ``mount_state`` -- and so
 does the satellite's fine loop (its camera -> ``beacon_imaging`` -> ``fsm_controller``; its
-frames are answered at the satellite's control steps).  The satellite's PAT state machine,
-tracker and attitude targets run in this process with the direct mode's core objects
-(:class:`qsat_pat.sim.direct.TerminalLoop`; adcs_pointing takes no tracked offset yet) and
-publish the point-ahead for the space fsm_controller on ``/space/ogs_ephemeris``; the
-record's notes say so.
+frames are answered at the satellite's control steps) and its ``pat_manager`` (stepping on
+each ``/space/body_state``).  The satellite's tracker and attitude targets run in this
+process with the direct mode's core objects (:class:`qsat_pat.sim.direct.TerminalLoop`,
+following the remote PAT state; adcs_pointing takes no tracked offset yet) and publish what
+adcs_pointing would: the point-ahead and visibility on ``/space/ogs_ephemeris``, the body
+target and the estimated boresight; the record's notes say so.
 
 ``qsat-pat sim`` (without ``--direct``) starts the nodes of the ``sim`` deployment as
 processes and runs this node in its own process (:func:`run_ros`); on a real install
@@ -91,7 +92,7 @@ REMOTE_CAMERAS = ("ogs_coarse", "ogs_fine", "space")
 #: Lifecycle nodes the lockstep waits for (must be active before time starts).
 LOCKSTEP_NODES = ("/ogs/coarse_imaging", "/ogs/beacon_imaging", "/ogs/fsm_controller", "/ogs/ephemeris",
                   "/ogs/coarse_track", "/ogs/gimbal_controller", "/ogs/pat_manager", "/space/beacon_imaging",
-                  "/space/fsm_controller")
+                  "/space/fsm_controller", "/space/pat_manager")
 
 
 def ros_mode_config(config: DirectConfig | None = None) -> DirectConfig:
@@ -128,7 +129,7 @@ def node_parameters(scenario: Scenario, config: DirectConfig | None = None) -> d
     from qsat_pat.nodes.gimbal_controller import GimbalControllerConfig
     from qsat_pat.nodes.pat_manager import PatManagerConfig
     from qsat_pat.nodes.track_predictor import TrackPredictorConfig
-    from qsat_pat.sim.direct import OGS_SCAN, ogs_pat_config, ogs_safety_config, tracker_config
+    from qsat_pat.sim.direct import OGS_SCAN, ogs_pat_config, ogs_safety_config, pat_config, tracker_config
     from qsat_pat.sim.orbit import OrbitTruth
 
     cfg = ros_mode_config(config)
@@ -192,9 +193,14 @@ def node_parameters(scenario: Scenario, config: DirectConfig | None = None) -> d
                 setpoint_y_px=sgeom.boresight_y_px - sy0,
                 rad_per_px=[float(v) for v in (-sgeom.pixel_to_angle()).reshape(-1)], point_ahead_enabled=True,
                 driver="none", watchdog_period_s=max(0.05, 5 * space_dt), ephemeris_timeout_s=1.0)
+    spat = {k: v for k, v in pat_config("space", space_dt, cfg.space_fine_handover_rad).as_dict().items()
+            if k in PatManagerConfig.__dataclass_fields__}
+    spat.update(at_target_tolerance_rad=cfg.at_target_rad, coarse_rad_per_px=scam.pixel_ifov_rad,
+                coarse_setpoint_x_px=sgeom.boresight_x_px - sx0, coarse_setpoint_y_px=sgeom.boresight_y_px - sy0)
     return {"/ogs/coarse_imaging": coarse, "/ogs/beacon_imaging": img, "/ogs/fsm_controller": fsm,
             "/ogs/ephemeris": eph, "/ogs/coarse_track": track, "/ogs/gimbal_controller": gimbal,
-            "/ogs/pat_manager": pat, "/space/beacon_imaging": simg, "/space/fsm_controller": sfsm}
+            "/ogs/pat_manager": pat, "/space/beacon_imaging": simg, "/space/fsm_controller": sfsm,
+            "/space/pat_manager": spat}
 
 
 def write_parameter_file(params: dict[str, dict], path: Path) -> Path:
@@ -232,7 +238,8 @@ class RosLink(SoftwareLink):
     """
 
     def __init__(self, node, executor, t0_unix_s: float, remote_cameras=REMOTE_CAMERAS,
-                 answer_timeout_s: float = 5.0, remote_ogs_control: bool = True) -> None:
+                 answer_timeout_s: float = 5.0, remote_ogs_control: bool = True,
+                 remote_space_pat: bool = True) -> None:
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from rosgraph_msgs.msg import Clock
         from sensor_msgs.msg import Image
@@ -285,18 +292,27 @@ class RosLink(SoftwareLink):
         self._pat_msg = None
         self._mount_msg = None
         self._want_mount_ns: int | None = None
+        self._space_pa = (0.0, 0.0)
+        self.remote_space_pat = bool(remote_space_pat) and "space" in self.remote_cameras
         if "space" in self.remote_cameras:
             # the satellite's attitude software runs in this process: it publishes the
             # point-ahead it computes, as adcs_pointing does on the real satellite
             self.space_geometry_pub = node.create_publisher(EphemerisState, "/space/ogs_ephemeris", Qos.STATE)
             self._EphemerisState = EphemerisState
+        if self.remote_space_pat:
+            # ... and its body target / estimated attitude for the satellite's pat_manager
+            self._space_pat_state, self._space_pat_msg = PatState.IDLE, None
+            self.body_target_pub = node.create_publisher(PointingCommand, "/space/body_target", Qos.COMMAND)
+            self.body_state_pub = node.create_publisher(ActuatorState, "/space/body_state", Qos.with_depth(Qos.STREAM, 10))
+            self.subs.append(node.create_subscription(PatStatus, "/space/pat_status", self._on_space_pat, Qos.STATE))
         if self.remote_ogs_control:
             self.encoder_pub = node.create_publisher(ActuatorState, "/ogs/mount_encoder", Qos.with_depth(Qos.STREAM, 10))
             self.subs.append(node.create_subscription(PointingCommand, "/ogs/mount_command", self._on_mount_command,
                                                       Qos.COMMAND))
             self.subs.append(node.create_subscription(PatStatus, "/ogs/pat_status", self._on_pat, Qos.STATE))
         self.stats = {"frames": 0, "centroid_timeouts": 0, "command_timeouts": 0, "stale_clock_answers": 0,
-                      "mount_ticks": 0, "mount_timeouts": 0, "pat_timeouts": 0, "estimates_missing": 0,
+                      "mount_ticks": 0, "space_ticks": 0, "mount_timeouts": 0, "pat_timeouts": 0,
+                      "estimates_missing": 0,
                       "wait_wall_s": 0.0}
 
     # -- callbacks -------------------------------------------------------------------------
@@ -374,8 +390,11 @@ class RosLink(SoftwareLink):
         return self._pat_state
 
     def space_step(self, t_s: float, point_ahead_rad) -> None:
-        if "space" not in self.remote_cameras:
-            return
+        self._space_pa = (float(point_ahead_rad[0]), float(point_ahead_rad[1]))
+        if "space" in self.remote_cameras and not self.remote_space_pat:
+            self._publish_space_geometry(True)
+
+    def _publish_space_geometry(self, visible: bool) -> None:
         from qsat_pat.nodes.convert import ns_to_stamp
 
         msg = self._EphemerisState()
@@ -383,10 +402,43 @@ class RosLink(SoftwareLink):
         msg.header.frame_id = "space_reference"  # the satellite's pointing frame R = its FSM axes
         # fsm_controller adds (point_ahead_az * cos(el), point_ahead_el): el 0 passes them as they are
         msg.el_rad = 0.0
-        msg.point_ahead_az_rad, msg.point_ahead_el_rad = float(point_ahead_rad[0]), float(point_ahead_rad[1])
-        msg.point_ahead_rad = float(math.hypot(*point_ahead_rad))
-        msg.visible = True
+        msg.point_ahead_az_rad, msg.point_ahead_el_rad = self._space_pa
+        msg.point_ahead_rad = float(math.hypot(*self._space_pa))
+        msg.visible = bool(visible)
+        msg.sun_separation_rad = math.pi  # the satellite's Sun constraint is its attitude software's
         self.space_geometry_pub.publish(msg)
+
+    def space_pat(self, t_s: float, visible: bool, boresight_est_rad, boresight_cmd_rad) -> PatState:
+        from qsat_pat.nodes.convert import ns_to_stamp
+
+        self._publish_space_geometry(visible)
+        stamp = ns_to_stamp(self.now_ns)
+        cmd = self._PointingCommand()
+        cmd.header.stamp = stamp
+        cmd.header.frame_id = "space_reference"
+        cmd.stage, cmd.mode = self._PointingCommand.STAGE_BODY, self._PointingCommand.MODE_POSITION
+        cmd.axis1_rad, cmd.axis2_rad = float(boresight_cmd_rad[0]), float(boresight_cmd_rad[1])
+        self.body_target_pub.publish(cmd)
+        st = self._ActuatorState()
+        st.header.stamp = stamp
+        st.header.frame_id = "space_reference"
+        st.stage = self._PointingCommand.STAGE_BODY
+        st.axis1_rad, st.axis2_rad = float(boresight_est_rad[0]), float(boresight_est_rad[1])
+        self._space_pat_msg = None
+        self.body_state_pub.publish(st)
+        self.stats["space_ticks"] += 1
+        self._spin_until(lambda: self._space_pat_msg is not None)
+        if self._space_pat_msg is None:
+            self.stats["pat_timeouts"] += 1
+        return self._space_pat_state
+
+    def _on_space_pat(self, msg) -> None:
+        try:
+            self._space_pat_state = PatState(int(msg.state))
+        except ValueError:
+            return
+        if abs(self._ns(msg.header.stamp) - self.now_ns) < 1000:
+            self._space_pat_msg = msg
 
     def begin_step(self, k: int, t_s: float) -> None:
         from qsat_pat.nodes.convert import ns_to_stamp
@@ -441,10 +493,12 @@ class RosLink(SoftwareLink):
             f"ROS lockstep mode: over DDS: {over}"
             + ("; /ogs/mount_encoder -> gimbal_controller -> /ogs/mount_command (coarse track from coarse_track, "
                "PAT from pat_manager stepping on mount_state)" if self.remote_ogs_control else "")
-            + "; in this process with the direct mode's core objects: the satellite's PAT, tracker and "
-            "attitude targets (their node loop, adcs_pointing with a tracked offset, does not close yet), "
-            "which publish its point-ahead on /space/ogs_ephemeris for the space fsm_controller",
-            f"lockstep: {s['frames']} frames and {s['mount_ticks']} mount ticks exchanged; timeouts: "
+            + ("; /space/body_state -> pat_manager -> /space/pat_status" if self.remote_space_pat else "")
+            + "; in this process with the direct mode's core objects: the satellite's tracker and attitude "
+            "targets (their node loop, adcs_pointing with a tracked offset, does not close yet), which publish "
+            "its point-ahead, visibility, body target and estimated boresight for the satellite's nodes",
+            f"lockstep: {s['frames']} frames, {s['mount_ticks']} mount ticks and {s['space_ticks']} satellite PAT "
+            "steps exchanged; timeouts: "
             f"{s['centroid_timeouts']} centroid, {s['command_timeouts']} FSM command, {s['mount_timeouts']} mount "
             f"command, {s['pat_timeouts']} PAT status; {s['estimates_missing']} coarse frames without a track "
             f"estimate (tentative or lost track); {s['stale_clock_answers']} answers stamped before the "
@@ -518,6 +572,11 @@ def wait_for_ephemeris(link: RosLink, timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if any(link._ns(m.header.stamp) >= link.t0_ns - 1000 for m in got):
+                # the other subscribers get the same latched message: give them a moment, so
+                # every run starts with the ephemeris everywhere (repeatable start-up)
+                t_end = time.monotonic() + 0.5
+                while time.monotonic() < t_end:
+                    link.executor.spin_once(timeout_sec=0.05)
                 return
             link.begin_step(0, 0.0)  # /clock is volatile: repeat it until every node has it
             link.executor.spin_once(timeout_sec=0.05)

@@ -245,6 +245,14 @@ class SoftwareLink:
         """Start of a satellite control period: the point-ahead its (in-process) attitude
         software computed, in the FSM's axes [rad] (for a remote fine controller)."""
 
+    #: the satellite's PAT manager runs remotely (:meth:`space_pat`)
+    remote_space_pat: bool = False
+
+    def space_pat(self, t_s: float, visible: bool, boresight_est_rad, boresight_cmd_rad) -> PatState:
+        """Satellite control step: report visibility and the estimated and commanded
+        boresight (reference frame R, small angles [rad]); return the remote PAT state."""
+        raise NotImplementedError
+
     def begin_step(self, k: int, t_s: float) -> None:
         """Start of OGS step ``k`` at simulation time ``t_s`` [s]."""
 
@@ -367,7 +375,8 @@ class TerminalLoop:
 
     # -- control ---------------------------------------------------------------------------
     def step(self, t_s: float, *, visible: bool, at_target: bool, fsm_rad, point_ahead_rad, dt_s: float,
-             fsm_at_rad=None, time_to_aos_s: float | None = None) -> tuple[PatState, np.ndarray, np.ndarray]:
+             fsm_at_rad=None, time_to_aos_s: float | None = None,
+             pat_state: PatState | None = None) -> tuple[PatState, np.ndarray, np.ndarray]:
         """One control period.
 
         Parameters
@@ -389,6 +398,9 @@ class TerminalLoop:
         fsm_at_rad : callable, optional
             ``fsm_at_rad(t)`` -> FSM reading at a past time (to turn a coarse-sensor residual,
             taken before the FSM, into the fine loop's residual).
+        pat_state : PatState, optional
+            The state of a PAT manager running elsewhere (a node): the in-process machine is
+            not stepped but mirrors it, and the tracker, fine loop and offsets follow it.
 
         Returns
         -------
@@ -409,9 +421,12 @@ class TerminalLoop:
             coarse_err = float(np.linalg.norm(nc.residual_rad)) if coarse_det else math.nan
         if time_to_aos_s is None:
             time_to_aos_s = 0.0 if visible else math.inf
-        state = self.pat.step(PatInputs(t_s, target_visible=visible, time_to_aos_s=time_to_aos_s,
-                                        at_target=at_target, coarse_detected=coarse_det,
-                                        coarse_error_rad=coarse_err, fine_detected=fine_det))
+        if pat_state is None:
+            state = self.pat.step(PatInputs(t_s, target_visible=visible, time_to_aos_s=time_to_aos_s,
+                                            at_target=at_target, coarse_detected=coarse_det,
+                                            coarse_error_rad=coarse_err, fine_detected=fine_det))
+        else:
+            state = self.pat.state = PatState(pat_state)
         # ---- fine loop
         fsm_cmd = np.zeros(2)
         if state in TRACK_STATES:
@@ -751,9 +766,18 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
                 z_est = world.space_est_dcm_bn(t)[2]
                 z_cmd = space_target.propagated(t - space_target_t).dcm_rn[2]
                 at_t = math.acos(min(1.0, float(z_est @ z_cmd))) < cfg.at_target_rad
+            remote_pat = None
+            if link.remote_space_pat:
+                # the satellite's PAT manager is a node: it gets the estimated and commanded
+                # boresight (in the reference frame R) and answers with its state
+                est_r = World.body_to_reference(world.space_est_dcm_bn(t), (0.0, 0.0), st.reference)
+                cmd_r = (np.zeros(2) if space_target is None else
+                         World.body_to_reference(space_target.propagated(t - space_target_t).dcm_rn, (0.0, 0.0),
+                                                 st.reference))
+                remote_pat = link.space_pat(t, tru.visible, est_r, cmd_r)
             space_state, space_cmd, s_offset = space.step(
                 t, visible=tru.visible, time_to_aos_s=time_to_aos, at_target=bool(at_t), fsm_rad=sfsm,
-                point_ahead_rad=st.point_ahead_rad, dt_s=space_dt)
+                point_ahead_rad=st.point_ahead_rad, dt_s=space_dt, pat_state=remote_pat)
             if "space" in remote:
                 space_cmd = remote_fsm["space"]
             if space_state not in (*TRACK_STATES, PatState.COAST):
