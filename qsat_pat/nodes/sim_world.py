@@ -55,10 +55,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import Image
 
 from qsat_pat.core.errors import ConfigError, SimulationError
 from qsat_pat.core.params import ConfigBase, param
 from qsat_pat.core.pat import PatState
+from qsat_pat.msg import (
+    ActuatorState,
+    BeaconCentroid,
+    EphemerisState,
+    PatStatus,
+    PointingCommand,
+    TrackEstimate,
+)
+from qsat_pat.nodes.convert import array_to_image, ns_to_stamp
+from qsat_pat.nodes.pattern import Qos
 from qsat_pat.sim.camera import Frame
 from qsat_pat.sim.direct import DirectConfig, SoftwareLink, camera_geometry, imaging_config, run_direct
 from qsat_pat.sim.scenario import Scenario
@@ -220,6 +232,11 @@ def write_parameter_file(params: dict[str, dict], path: Path) -> Path:
     return path
 
 
+def stamp_ns(stamp) -> int:
+    """``builtin_interfaces/Time`` -> integer nanoseconds (exact: simulated UTC is compared to 1 us)."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
 class RosLink(SoftwareLink):
     """Lockstep exchange with the nodes (see the module docstring).
 
@@ -241,20 +258,6 @@ class RosLink(SoftwareLink):
                  answer_timeout_s: float = 5.0, remote_ogs_control: bool = True,
                  remote_space_pat: bool = True) -> None:
         from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from rosgraph_msgs.msg import Clock
-        from sensor_msgs.msg import Image
-
-        from qsat_pat.msg import (
-            ActuatorState,
-            BeaconCentroid,
-            EphemerisState,
-            PatStatus,
-            PointingCommand,
-            TrackEstimate,
-        )
-        from qsat_pat.nodes.pattern import Qos
-
-        self._ActuatorState, self._PointingCommand = ActuatorState, PointingCommand
 
         self.node, self.executor = node, executor
         self.remote_cameras = frozenset(remote_cameras)
@@ -298,7 +301,6 @@ class RosLink(SoftwareLink):
             # the satellite's attitude software runs in this process: it publishes the
             # point-ahead it computes, as adcs_pointing does on the real satellite
             self.space_geometry_pub = node.create_publisher(EphemerisState, "/space/ogs_ephemeris", Qos.STATE)
-            self._EphemerisState = EphemerisState
         if self.remote_space_pat:
             # ... and its body target / estimated attitude for the satellite's pat_manager
             self._space_pat_state, self._space_pat_msg = PatState.IDLE, None
@@ -316,18 +318,15 @@ class RosLink(SoftwareLink):
                       "wait_wall_s": 0.0}
 
     # -- callbacks -------------------------------------------------------------------------
-    @staticmethod
-    def _ns(stamp) -> int:
-        return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
     def _on_centroid(self, cam: str, msg) -> None:
         want = self._want_stamp.get(cam)
-        if want is not None and abs(self._ns(msg.header.stamp) - want) < 1000:  # copied header (float-free)
+        if want is not None and abs(stamp_ns(msg.header.stamp) - want) < 1000:  # copied header (float-free)
             self._centroid[cam] = msg
 
     def _on_estimate(self, cam: str, msg) -> None:
         want = self._want_stamp.get(cam)
-        if want is not None and abs(self._ns(msg.header.stamp) - want) < 1000:
+        if want is not None and abs(stamp_ns(msg.header.stamp) - want) < 1000:
             self._estimate[cam] = msg
 
     def _on_command(self, cam: str, msg) -> None:
@@ -345,28 +344,26 @@ class RosLink(SoftwareLink):
         if self._want_mount_ns is not None and self._mount_msg is None:
             self._mount_msg = msg
 
-    def _spin_until(self, done) -> None:
+    def _spin_until(self, done, timeout_s: float | None = None) -> None:
         t_wait = time.monotonic()
-        deadline = t_wait + self.answer_timeout_s
+        deadline = t_wait + (self.answer_timeout_s if timeout_s is None else timeout_s)
         while not done() and time.monotonic() < deadline:
             self.executor.spin_once(timeout_sec=0.005)
         self.stats["wait_wall_s"] += time.monotonic() - t_wait
 
     # -- SoftwareLink ----------------------------------------------------------------------
     def ogs_mount(self, t_s: float, position_rad, rate_radps):
-        from qsat_pat.nodes.convert import ns_to_stamp
-
-        msg = self._ActuatorState()
+        msg = ActuatorState()
         msg.header.stamp = ns_to_stamp(self.now_ns)
         msg.header.frame_id = "ogs_mount"
-        msg.stage = self._PointingCommand.STAGE_MOUNT
+        msg.stage = PointingCommand.STAGE_MOUNT
         msg.axis1_rad, msg.axis2_rad = float(position_rad[0]), float(position_rad[1])
         msg.axis1_rate_radps, msg.axis2_rate_radps = float(rate_radps[0]), float(rate_radps[1])
         self._mount_msg = None
         self._want_mount_ns = self.now_ns
 
         def pat_fresh() -> bool:
-            return self._pat_msg is not None and abs(self._ns(self._pat_msg.header.stamp) - self.now_ns) < 1000
+            return self._pat_msg is not None and abs(stamp_ns(self._pat_msg.header.stamp) - self.now_ns) < 1000
 
         self.encoder_pub.publish(msg)
         self.stats["mount_ticks"] += 1
@@ -379,9 +376,9 @@ class RosLink(SoftwareLink):
         if u is None:
             self.stats["mount_timeouts"] += 1
             return None
-        if self._ns(u.header.stamp) < self.now_ns - 1000:
+        if stamp_ns(u.header.stamp) < self.now_ns - 1000:
             self.stats["stale_clock_answers"] += 1
-        if u.mode != self._PointingCommand.MODE_POSITION or not (math.isfinite(u.axis1_rad) and math.isfinite(u.axis2_rad)):  # not POSITION: hold
+        if u.mode != PointingCommand.MODE_POSITION or not (math.isfinite(u.axis1_rad) and math.isfinite(u.axis2_rad)):  # not POSITION: hold
             return np.asarray(position_rad, dtype=float).copy(), np.zeros(2)
         return (np.array([u.axis1_rad, u.axis2_rad]),
                 np.array([u.axis1_rate_radps, u.axis2_rate_radps]))
@@ -395,9 +392,7 @@ class RosLink(SoftwareLink):
             self._publish_space_geometry(True)
 
     def _publish_space_geometry(self, visible: bool) -> None:
-        from qsat_pat.nodes.convert import ns_to_stamp
-
-        msg = self._EphemerisState()
+        msg = EphemerisState()
         msg.header.stamp = ns_to_stamp(self.now_ns)
         msg.header.frame_id = "space_reference"  # the satellite's pointing frame R = its FSM axes
         # fsm_controller adds (point_ahead_az * cos(el), point_ahead_el): el 0 passes them as they are
@@ -409,20 +404,18 @@ class RosLink(SoftwareLink):
         self.space_geometry_pub.publish(msg)
 
     def space_pat(self, t_s: float, visible: bool, boresight_est_rad, boresight_cmd_rad) -> PatState:
-        from qsat_pat.nodes.convert import ns_to_stamp
-
         self._publish_space_geometry(visible)
         stamp = ns_to_stamp(self.now_ns)
-        cmd = self._PointingCommand()
+        cmd = PointingCommand()
         cmd.header.stamp = stamp
         cmd.header.frame_id = "space_reference"
-        cmd.stage, cmd.mode = self._PointingCommand.STAGE_BODY, self._PointingCommand.MODE_POSITION
+        cmd.stage, cmd.mode = PointingCommand.STAGE_BODY, PointingCommand.MODE_POSITION
         cmd.axis1_rad, cmd.axis2_rad = float(boresight_cmd_rad[0]), float(boresight_cmd_rad[1])
         self.body_target_pub.publish(cmd)
-        st = self._ActuatorState()
+        st = ActuatorState()
         st.header.stamp = stamp
         st.header.frame_id = "space_reference"
-        st.stage = self._PointingCommand.STAGE_BODY
+        st.stage = PointingCommand.STAGE_BODY
         st.axis1_rad, st.axis2_rad = float(boresight_est_rad[0]), float(boresight_est_rad[1])
         self._space_pat_msg = None
         self.body_state_pub.publish(st)
@@ -437,24 +430,20 @@ class RosLink(SoftwareLink):
             self._space_pat_state = PatState(int(msg.state))
         except ValueError:
             return
-        if abs(self._ns(msg.header.stamp) - self.now_ns) < 1000:
+        if abs(stamp_ns(msg.header.stamp) - self.now_ns) < 1000:
             self._space_pat_msg = msg
 
     def begin_step(self, k: int, t_s: float) -> None:
-        from qsat_pat.nodes.convert import ns_to_stamp
-
         self.now_ns = self.t0_ns + int(round(t_s * 1e9))
         self._clock_msg.clock = ns_to_stamp(self.now_ns)
         self.clock_pub.publish(self._clock_msg)
 
     def exchange(self, camera: str, frame: Frame, stage_rad):
-        from qsat_pat.nodes.convert import array_to_image, ns_to_stamp
-
-        stamp_ns = self.t0_ns + int(round(frame.t_capture_s * 1e9))
-        self._want_stamp[camera] = stamp_ns
+        capture_ns = self.t0_ns + int(round(frame.t_capture_s * 1e9))
+        self._want_stamp[camera] = capture_ns
         self._centroid[camera] = None
         self._command[camera] = None if CAMERA_NODES[camera]["command"] else False  # False: no answer due
-        self.image_pubs[camera].publish(array_to_image(frame.image, ns_to_stamp(stamp_ns), camera))
+        self.image_pubs[camera].publish(array_to_image(frame.image, ns_to_stamp(capture_ns), camera))
         self.stats["frames"] += 1
         self._estimate[camera] = None
         self._spin_until(lambda: self._centroid[camera] is not None and self._command[camera] is not None)
@@ -462,10 +451,7 @@ class RosLink(SoftwareLink):
                 self._centroid[camera].valid or self._track_alive.get(camera, False)):
             # the tracker answers a frame while it holds a track (a first detection is only
             # tentative): wait briefly, so the coarse loop sees this frame's estimate
-            t_wait = time.monotonic()
-            while self._estimate[camera] is None and time.monotonic() - t_wait < self.estimate_wait_s:
-                self.executor.spin_once(timeout_sec=0.005)
-            self.stats["wait_wall_s"] += time.monotonic() - t_wait
+            self._spin_until(lambda: self._estimate[camera] is not None, self.estimate_wait_s)
             self._track_alive[camera] = self._estimate[camera] is not None
             self.stats["estimates_missing"] += int(self._estimate[camera] is None)
         c, u = self._centroid[camera], self._command[camera]
@@ -480,7 +466,7 @@ class RosLink(SoftwareLink):
         if u is None:
             self.stats["command_timeouts"] += 1
             return centroid, None
-        if self._ns(u.header.stamp) < self.now_ns - 1000:  # the node's clock had not reached this step
+        if stamp_ns(u.header.stamp) < self.now_ns - 1000:  # the node's clock had not reached this step
             self.stats["stale_clock_answers"] += 1
         return centroid, np.array([u.axis1_rad, u.axis2_rad])
 
@@ -563,15 +549,12 @@ def wait_for_matches(link: RosLink, timeout_s: float = 30.0) -> None:
 def wait_for_ephemeris(link: RosLink, timeout_s: float = 30.0) -> None:
     """Block until the OGS ephemeris node has published for the start time (so every node sees
     the same geometry at step 0, whatever the start-up order was)."""
-    from qsat_pat.msg import EphemerisState
-    from qsat_pat.nodes.pattern import Qos
-
     got = []
     sub = link.node.create_subscription(EphemerisState, "/ogs/ephemeris", got.append, Qos.STATE)
     try:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if any(link._ns(m.header.stamp) >= link.t0_ns - 1000 for m in got):
+            if any(stamp_ns(m.header.stamp) >= link.t0_ns - 1000 for m in got):
                 # the other subscribers get the same latched message: give them a moment, so
                 # every run starts with the ephemeris everywhere (repeatable start-up)
                 t_end = time.monotonic() + 0.5
@@ -592,7 +575,6 @@ def run_lockstep(scenario: Scenario, *, seed: int | None = None, duration_s: flo
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
-    from qsat_pat.sim.world import World  # noqa: F401  (import errors surface before DDS starts)
 
     own = context is None
     if own:

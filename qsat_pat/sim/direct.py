@@ -231,33 +231,19 @@ class SoftwareLink:
     remote_cameras: frozenset = frozenset()
     #: the OGS PAT manager and coarse stage (tracker, mount set-points) run remotely
     remote_ogs_control: bool = False
-
-    def ogs_mount(self, t_s: float, position_rad, rate_radps) -> tuple[np.ndarray, np.ndarray] | None:
-        """Mount control tick: report the encoders (az, el and rates), return the answering
-        set-point ``(position_rad, rate_feedforward_radps)`` (None: no answer, hold the last)."""
-        raise NotImplementedError
-
-    def ogs_pat_state(self) -> PatState:
-        """The remote OGS PAT manager's current state."""
-        raise NotImplementedError
-
-    def space_step(self, t_s: float, point_ahead_rad) -> None:
-        """Start of a satellite control period: the point-ahead its (in-process) attitude
-        software computed, in the FSM's axes [rad] (for a remote fine controller)."""
-
     #: the satellite's PAT manager runs remotely (:meth:`space_pat`)
     remote_space_pat: bool = False
 
-    def space_pat(self, t_s: float, visible: bool, boresight_est_rad, boresight_cmd_rad) -> PatState:
-        """Satellite control step: report visibility and the estimated and commanded
-        boresight (reference frame R, small angles [rad]); return the remote PAT state."""
-        raise NotImplementedError
+    def _nothing_remote(self, what: str):
+        raise SimulationError(f"{type(self).__name__} declares {what} remote but cannot reach it: "
+                              "a link that sets a remote_* attribute implements the matching method")
 
     def begin_step(self, k: int, t_s: float) -> None:
         """Start of OGS step ``k`` at simulation time ``t_s`` [s]."""
 
     def exchange(self, camera: str, frame: Frame, stage_rad) -> tuple[tuple, np.ndarray | None]:
-        """Send ``frame`` to the remote software and wait for its answers.
+        """Send ``frame`` to the remote software and wait for its answers (``camera`` in
+        :attr:`remote_cameras`).
 
         Returns
         -------
@@ -266,7 +252,27 @@ class SoftwareLink:
         fsm_command_rad : ndarray (2,) or None
             The fine controller's answer (None: it did not answer this frame).
         """
-        raise NotImplementedError
+        self._nothing_remote(f"camera {camera!r}")
+
+    def ogs_mount(self, t_s: float, position_rad, rate_radps) -> tuple[np.ndarray, np.ndarray] | None:
+        """Mount control tick (:attr:`remote_ogs_control`): report the encoders (az, el and
+        rates), return the answering set-point ``(position_rad, rate_feedforward_radps)``
+        (None: no answer, hold the last)."""
+        self._nothing_remote("the OGS coarse stage")
+
+    def ogs_pat_state(self) -> PatState:
+        """The remote OGS PAT manager's current state (:attr:`remote_ogs_control`)."""
+        self._nothing_remote("the OGS PAT manager")
+
+    def space_step(self, t_s: float, point_ahead_rad) -> None:
+        """Start of a satellite control period: the point-ahead its (in-process) attitude
+        software computed, in the FSM's axes [rad] (for a remote fine controller)."""
+
+    def space_pat(self, t_s: float, visible: bool, boresight_est_rad, boresight_cmd_rad) -> PatState:
+        """Satellite control step (:attr:`remote_space_pat`): report visibility and the
+        estimated and commanded boresight (reference frame R, small angles [rad]); return
+        the remote PAT state."""
+        self._nothing_remote("the satellite's PAT manager")
 
     def end_run(self) -> list[str]:
         """Notes for the record (what ran where, lockstep statistics)."""
@@ -684,9 +690,10 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
             # a remote satellite controller gets its frames at its own control steps (the FSM
             # command then acts when the in-process loop would have computed it)
             hold_space = "space" in remote and k % space_steps != 0
-            ready = [p for p in pending if p[0] <= t + 1e-12 and not (hold_space and p[1] == "space")]
+            due = [p[0] <= t + 1e-12 and not (hold_space and p[1] == "space") for p in pending]
+            ready = [p for p, d in zip(pending, due, strict=True) if d]
             if ready:
-                pending = [p for p in pending if not (p[0] <= t + 1e-12 and not (hold_space and p[1] == "space"))]
+                pending = [p for p, d in zip(pending, due, strict=True) if not d]
                 for _, cam, f, stage, att in sorted(ready, key=lambda p: (p[0], p[1])):
                     if cam in remote:
                         (valid, x_px, y_px, cov_px2), answer = link.exchange(cam, f, stage)
