@@ -101,6 +101,9 @@ class Deployment:
     nodes: tuple[NodeSpec, ...]
     use_sim_time: bool = False
     extra: dict = field(default_factory=dict)
+    #: Full names of the nodes that join sim_world's strict lockstep (they and sim_world get
+    #: one counter directory in QSAT_PAT_LOCKSTEP_DIR; see qsat_pat/nodes/lockstep.py).
+    lockstep: tuple[str, ...] = ()
 
 
 #: The OGS coarse (wide-field acquisition) camera's imaging node: frames on ``coarse/image``,
@@ -199,8 +202,16 @@ DEPLOYMENTS: dict[str, Deployment] = {
                NodeSpec("bag_recorder", "bag_recorder", "/", ("recorder.yaml", "sim_recorder.yaml")),
                *SIM_LOCKSTEP_NODES, *LINK_NODES),
         use_sim_time=True,
+        lockstep=tuple(s.fqn for s in SIM_LOCKSTEP_NODES),
     ),
 }
+
+
+def lockstep_environment(deployment: Deployment, spec: NodeSpec, directory: str) -> dict[str, str]:
+    """Environment a node of ``deployment`` needs for the strict lockstep (empty if none)."""
+    if spec.fqn in deployment.lockstep or (deployment.lockstep and spec.executable == "sim_world"):
+        return {"QSAT_PAT_LOCKSTEP_DIR": directory}
+    return {}
 
 
 def get_deployment(name: str) -> Deployment:

@@ -8,7 +8,9 @@ and remaps are the same that ``qsat-pat up`` uses (:mod:`qsat_pat.deployments`).
 
 from __future__ import annotations
 
-from qsat_pat.deployments import get_deployment
+import tempfile
+
+from qsat_pat.deployments import get_deployment, lockstep_environment
 
 
 def launch_description(deployment_name: str):
@@ -19,6 +21,8 @@ def launch_description(deployment_name: str):
     from qsat_pat.launcher import config_path
 
     deployment = get_deployment(deployment_name)
+    # the strict lockstep's counter boards (sim): one fresh directory per launch
+    board_dir = tempfile.mkdtemp(prefix="qsat_pat_lockstep_") if deployment.lockstep else ""
     actions = []
     for spec in deployment.nodes:
         parameters = [str(config_path(f)) for f in spec.parameters]
@@ -32,6 +36,7 @@ def launch_description(deployment_name: str):
             parameters=parameters,
             remappings=list(spec.remappings),
             arguments=list(spec.arguments),
+            additional_env=lockstep_environment(deployment, spec, board_dir) or None,
             output="screen",
             emulate_tty=True,
         ))

@@ -24,15 +24,18 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import importlib
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from qsat_pat.core.errors import DeploymentError
-from qsat_pat.deployments import Deployment, NodeSpec
+from qsat_pat.deployments import Deployment, NodeSpec, lockstep_environment
 
 #: Time the nodes get to shut down after SIGINT before SIGTERM, then SIGKILL [s].
 SHUTDOWN_GRACE_S = 10.0
@@ -115,10 +118,13 @@ def run_processes(deployment: Deployment, duration_s: float | None = None,
     old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     procs: list[tuple[NodeSpec, subprocess.Popen]] = []
     code = 0
+    # the strict lockstep's counter boards (sim deployment): one fresh directory per run
+    board_dir = tempfile.mkdtemp(prefix="qsat_pat_lockstep_") if deployment.lockstep else None
     try:
         for spec in deployment.nodes:
             cmd = node_command(spec, deployment, executor)
-            procs.append((spec, subprocess.Popen(cmd, start_new_session=True, preexec_fn=_die_with_parent)))
+            env = {**os.environ, **(lockstep_environment(deployment, spec, board_dir) if board_dir else {})}
+            procs.append((spec, subprocess.Popen(cmd, start_new_session=True, preexec_fn=_die_with_parent, env=env)))
             log(f"[up] started {spec.fqn} (pid {procs[-1][1].pid})")
         deadline = None if duration_s is None else time.monotonic() + duration_s
         while stop.signum is None and (deadline is None or time.monotonic() < deadline):
@@ -135,6 +141,8 @@ def run_processes(deployment: Deployment, duration_s: float | None = None,
         code = max(code, _stop_all(procs, log))
         for s, h in old.items():
             signal.signal(s, h)
+        if board_dir:
+            shutil.rmtree(board_dir, ignore_errors=True)
     return code
 
 

@@ -91,9 +91,19 @@ from rclpy.qos import (
     qos_profile_sensor_data,
 )
 from rclpy.signals import SignalHandlerOptions
+from rosgraph_msgs.msg import Clock
+from std_msgs.msg import String
 
 from qsat_pat.core.errors import ConfigError, QsatPatError
 from qsat_pat.core.params import ConfigBase, param_spec
+from qsat_pat.nodes.lockstep import (
+    MIN_DEPTH,
+    TIMERS_TOPIC,
+    CounterBoard,
+    LockstepTimer,
+    deepened,
+    lockstep_dir,
+)
 
 #: Period of the /diagnostics report [s].
 DIAGNOSTICS_PERIOD_S = 1.0
@@ -207,6 +217,9 @@ class QsatPatNode(LifecycleNode):
     def __init__(self, node_name: str | None = None, **kwargs: Any) -> None:
         super().__init__(node_name or self.default_name, **kwargs)
         self.counters: collections.Counter[str] = collections.Counter()
+        self._lockstep: CounterBoard | None = None
+        self._lockstep_timers: list[LockstepTimer] = []
+        self._init_lockstep()
         self._fields = {f.name: f for f in dataclasses.fields(self.config_class)}
         self.declare_parameter(
             "autostart", True,
@@ -282,11 +295,97 @@ class QsatPatNode(LifecycleNode):
     # Subscriptions, timers and services made from configure on (in on_setup, or later, e.g. a
     # timer re-made on a parameter change) are recorded and released by the pattern on
     # cleanup/shutdown/destruction, so nodes need no teardown bookkeeping of their own.
-    def create_subscription(self, *args: Any, **kwargs: Any):
-        return self._record_setup_handle(super().create_subscription(*args, **kwargs))
+    # In a lockstep simulation (qsat_pat.nodes.lockstep) publishers and subscriptions are
+    # also counted and timers are fired by the counted /clock callback.
+    def create_subscription(self, msg_type, topic: str, callback, qos_profile, **kwargs: Any):
+        board = getattr(self, "_lockstep", None)
+        if board is not None:
+            qos_profile = deepened(qos_profile)
+            idx = board.slot("sub", self.resolve_topic_name(topic))
+            inner = callback
 
-    def create_timer(self, *args: Any, **kwargs: Any):
-        return self._record_setup_handle(super().create_timer(*args, **kwargs))
+            def callback(msg, _inner=inner, _idx=idx, _board=board):
+                try:
+                    _inner(msg)
+                finally:  # finished (its own publications are counted already)
+                    _board.bump(_idx)
+        return self._record_setup_handle(super().create_subscription(msg_type, topic, callback, qos_profile,
+                                                                     **kwargs))
+
+    def create_publisher(self, msg_type, topic: str, qos_profile, **kwargs: Any):
+        board = getattr(self, "_lockstep", None)
+        if board is None:
+            return super().create_publisher(msg_type, topic, qos_profile, **kwargs)
+        return self._counted(super().create_publisher(msg_type, topic, deepened(qos_profile), **kwargs))
+
+    def create_lifecycle_publisher(self, msg_type, topic: str, qos_profile, **kwargs: Any):
+        board = getattr(self, "_lockstep", None)
+        if board is None:
+            return super().create_lifecycle_publisher(msg_type, topic, qos_profile, **kwargs)
+        return self._counted(super().create_lifecycle_publisher(msg_type, topic, deepened(qos_profile), **kwargs))
+
+    def _counted(self, pub):
+        board, idx, send = self._lockstep, self._lockstep.slot("pub", pub.topic_name), pub.publish
+
+        def publish(msg) -> None:
+            sent = getattr(pub, "is_activated", True)  # a lifecycle publisher drops while inactive
+            send(msg)
+            if sent:
+                board.bump(idx)
+
+        pub.publish = publish
+        return pub
+
+    def create_timer(self, timer_period_sec: float, callback, *args: Any, **kwargs: Any):
+        if getattr(self, "_lockstep", None) is not None:
+            timer = LockstepTimer(timer_period_sec, callback)
+            self._lockstep_timers.append(timer)
+            return self._record_setup_handle(timer)
+        return self._record_setup_handle(super().create_timer(timer_period_sec, callback, *args, **kwargs))
+
+    def destroy_timer(self, timer) -> bool:
+        if isinstance(timer, LockstepTimer):
+            timer.cancel()
+            if timer in self._lockstep_timers:
+                self._lockstep_timers.remove(timer)
+                return True
+            return False
+        return super().destroy_timer(timer)
+
+    def _init_lockstep(self) -> None:
+        """Join a lockstep simulation if :data:`qsat_pat.nodes.lockstep.LOCKSTEP_DIR_ENV` names one."""
+        directory = lockstep_dir()
+        if directory is None:
+            return
+        if not self.get_parameter("use_sim_time").value:
+            self.get_logger().warning("lockstep directory set but use_sim_time is false: not joining the lockstep")
+            return
+        self._lockstep = CounterBoard(directory, self.get_fully_qualified_name())
+        source = self._time_source  # rclpy's /clock subscription is replaced by a counted one
+        if source._clock_sub is not None:
+            self.destroy_subscription(source._clock_sub)
+            source._clock_sub = None
+        reliable = QoSProfile(depth=MIN_DEPTH, reliability=ReliabilityPolicy.RELIABLE)
+        self.create_subscription(Clock, "/clock", self._on_lockstep_clock, reliable)
+        self.create_subscription(String, TIMERS_TOPIC, self._on_lockstep_timers, reliable)
+
+    def _on_lockstep_clock(self, msg) -> None:
+        """Set the node's time (timers wait for their own turn: :meth:`_on_lockstep_timers`)."""
+        self._time_source.clock_callback(msg)
+        self._lockstep_publish_due()
+
+    def _on_lockstep_timers(self, msg) -> None:
+        """``sim_world`` gives this node its turn: run the timers that are due (creation order)."""
+        if msg.data != self.get_fully_qualified_name():
+            return
+        now_ns = self.get_clock().now().nanoseconds
+        for timer in list(self._lockstep_timers):
+            timer.fire_if_due(now_ns)
+        self._lockstep_publish_due()
+
+    def _lockstep_publish_due(self) -> None:
+        due = [t.next_due_ns() for t in self._lockstep_timers if not t.is_canceled()]
+        self._lockstep.set_next_due_ns(min((0 if d is None else d for d in due), default=None))
 
     def create_service(self, *args: Any, **kwargs: Any):
         return self._record_setup_handle(super().create_service(*args, **kwargs))
@@ -301,7 +400,7 @@ class QsatPatNode(LifecycleNode):
             kind = type(handle).__name__
             if kind == "Subscription":
                 self.destroy_subscription(handle)
-            elif kind == "Timer":
+            elif kind in ("Timer", "LockstepTimer"):
                 self.destroy_timer(handle)
             elif kind == "Service":
                 self.destroy_service(handle)

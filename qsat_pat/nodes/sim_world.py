@@ -19,12 +19,20 @@ goes on::
 Simulated time is the UTC of the pass (``t0`` = the scenario's start), so the ephemeris
 node on ``use_sim_time`` propagates its TLE (the terminals' perturbed TLE, given as a
 parameter) at the right epoch and the fine controller takes the point-ahead from it.
-Time only moves when every awaited answer of the step is in, so the closed loop does not
-depend on the machine's speed; an answer that does not come within ``answer_timeout_s``
-(wall clock) is counted in the record's notes and the step goes on with the held command.
-Inputs that are not awaited -- the ephemeris node's 20 Hz states, the FSM state the
-gimbal offloads at 50 Hz, whether a PAT step sees the centroid of its own step -- make two
-runs of a seed agree closely rather than bit for bit (the direct mode is bit-reproducible).
+
+**Strict lockstep** (:mod:`qsat_pat.nodes.lockstep`; ``run_ros``, ``qsat-pat up sim`` and
+``sim.launch.py`` give the nodes a counter directory): every lockstep node counts, in shared
+memory, the messages it published and the callbacks it finished per topic, and its timers
+run only when this node gives it its turn.  Each step is a sequence of groups -- the clock;
+each node whose timers are due (ephemeris 20 Hz, FSM states 50 Hz), in name order; each
+frame; the mount encoders; the satellite's attitude -- and after each group this node waits
+until every subscriber has finished every message published since the start ("quiet").
+So every node sees its inputs in the same order at the same simulated time, and two runs
+of a seed give identical records (test_sim_ros.py), whatever the machine's load.  A group
+that is not quiet within ``answer_timeout_s`` (wall clock) is counted in the record's notes
+and the run goes on.  Without a counter directory only the named answers are awaited (the
+centroid, the FSM command, the mount command and PAT status): repeats then agree closely,
+not bit for bit.
 
 What runs where (this is what the ``sim`` deployment contains today): the whole OGS
 terminal runs as the ``ogs`` deployment's nodes -- coarse and fine imaging, coarse tracker,
@@ -48,6 +56,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -57,10 +66,12 @@ from pathlib import Path
 import numpy as np
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
+from std_msgs.msg import String
 
 from qsat_pat.core.errors import ConfigError, SimulationError
 from qsat_pat.core.params import ConfigBase, param
 from qsat_pat.core.pat import PatState
+from qsat_pat.deployments import get_deployment
 from qsat_pat.msg import (
     ActuatorState,
     BeaconCentroid,
@@ -70,6 +81,14 @@ from qsat_pat.msg import (
     TrackEstimate,
 )
 from qsat_pat.nodes.convert import array_to_image, ns_to_stamp
+from qsat_pat.nodes.lockstep import (
+    LOCKSTEP_DIR_ENV,
+    MIN_DEPTH,
+    TIMERS_TOPIC,
+    QuiescenceMonitor,
+    deepened,
+    lockstep_dir,
+)
 from qsat_pat.nodes.pattern import Qos
 from qsat_pat.sim.camera import Frame
 from qsat_pat.sim.direct import DirectConfig, SoftwareLink, camera_geometry, imaging_config, run_direct
@@ -102,9 +121,7 @@ CAMERA_NODES = {
 #: Cameras whose software runs as nodes in the ``sim`` deployment.
 REMOTE_CAMERAS = ("ogs_coarse", "ogs_fine", "space")
 #: Lifecycle nodes the lockstep waits for (must be active before time starts).
-LOCKSTEP_NODES = ("/ogs/coarse_imaging", "/ogs/beacon_imaging", "/ogs/fsm_controller", "/ogs/ephemeris",
-                  "/ogs/coarse_track", "/ogs/gimbal_controller", "/ogs/pat_manager", "/space/beacon_imaging",
-                  "/space/fsm_controller", "/space/pat_manager")
+LOCKSTEP_NODES = get_deployment("sim").lockstep
 
 
 def ros_mode_config(config: DirectConfig | None = None) -> DirectConfig:
@@ -260,6 +277,9 @@ class RosLink(SoftwareLink):
         from rclpy.qos import QoSProfile, ReliabilityPolicy
 
         self.node, self.executor = node, executor
+        #: Set (after the start-up baseline) to wait for quiet after each group of messages.
+        self.monitor: QuiescenceMonitor | None = None
+        self.last_imbalance: tuple | None = None
         self.remote_cameras = frozenset(remote_cameras)
         unknown = self.remote_cameras - set(CAMERA_NODES)
         if unknown:
@@ -267,9 +287,11 @@ class RosLink(SoftwareLink):
         self.t0_ns = int(round(t0_unix_s * 1e9))
         self.answer_timeout_s = float(answer_timeout_s)
         self.now_ns = self.t0_ns
-        self.clock_pub = node.create_publisher(Clock, "/clock", QoSProfile(depth=1,
+        self.clock_pub = node.create_publisher(Clock, "/clock", QoSProfile(depth=MIN_DEPTH,
                                                                            reliability=ReliabilityPolicy.RELIABLE))
         self._clock_msg = Clock()
+        self.timers_pub = node.create_publisher(String, TIMERS_TOPIC, QoSProfile(
+            depth=MIN_DEPTH, reliability=ReliabilityPolicy.RELIABLE))
         self.image_pubs, self.subs = {}, []
         self._estimate: dict[str, object] = {}
         self._track_alive: dict[str, bool] = {}
@@ -280,15 +302,15 @@ class RosLink(SoftwareLink):
         for cam in sorted(self.remote_cameras):
             topics = CAMERA_NODES[cam]
             self.image_pubs[cam] = node.create_publisher(Image, topics["image"], Qos.with_depth(Qos.STREAM, 10))
-            self.subs.append(node.create_subscription(
+            self.subs.append(self._subscribe(
                 BeaconCentroid, topics["centroid"], lambda m, c=cam: self._on_centroid(c, m),
                 Qos.with_depth(Qos.STREAM, 10)))
             if topics.get("estimate"):
-                self.subs.append(node.create_subscription(
+                self.subs.append(self._subscribe(
                     TrackEstimate, topics["estimate"], lambda m, c=cam: self._on_estimate(c, m),
                     Qos.with_depth(Qos.STREAM, 10)))
             if topics["command"]:
-                self.subs.append(node.create_subscription(
+                self.subs.append(self._subscribe(
                     PointingCommand, topics["command"], lambda m, c=cam: self._on_command(c, m), Qos.COMMAND))
         self.remote_ogs_control = bool(remote_ogs_control)
         self._pat_state = PatState.IDLE
@@ -306,16 +328,58 @@ class RosLink(SoftwareLink):
             self._space_pat_state, self._space_pat_msg = PatState.IDLE, None
             self.body_target_pub = node.create_publisher(PointingCommand, "/space/body_target", Qos.COMMAND)
             self.body_state_pub = node.create_publisher(ActuatorState, "/space/body_state", Qos.with_depth(Qos.STREAM, 10))
-            self.subs.append(node.create_subscription(PatStatus, "/space/pat_status", self._on_space_pat, Qos.STATE))
+            self.subs.append(self._subscribe(PatStatus, "/space/pat_status", self._on_space_pat, Qos.STATE))
         if self.remote_ogs_control:
             self.encoder_pub = node.create_publisher(ActuatorState, "/ogs/mount_encoder", Qos.with_depth(Qos.STREAM, 10))
-            self.subs.append(node.create_subscription(PointingCommand, "/ogs/mount_command", self._on_mount_command,
+            self.subs.append(self._subscribe(PointingCommand, "/ogs/mount_command", self._on_mount_command,
                                                       Qos.COMMAND))
-            self.subs.append(node.create_subscription(PatStatus, "/ogs/pat_status", self._on_pat, Qos.STATE))
-        self.stats = {"frames": 0, "centroid_timeouts": 0, "command_timeouts": 0, "stale_clock_answers": 0,
+            self.subs.append(self._subscribe(PatStatus, "/ogs/pat_status", self._on_pat, Qos.STATE))
+        self.stats = {"quiescence_waits": 0, "quiescence_timeouts": 0, "timer_turns": 0, "frames": 0, "centroid_timeouts": 0, "command_timeouts": 0, "stale_clock_answers": 0,
                       "mount_ticks": 0, "space_ticks": 0, "mount_timeouts": 0, "pat_timeouts": 0,
                       "estimates_missing": 0,
                       "wait_wall_s": 0.0}
+
+    # -- counted messages (strict lockstep) ---------------------------------------------------
+    def _subscribe(self, msg_type, topic: str, callback, qos):
+        def counted(msg, _cb=callback, _topic=topic):
+            try:
+                _cb(msg)
+            finally:
+                if self.monitor is not None:
+                    self.monitor.count_take(_topic)
+        self._own_topics = getattr(self, "_own_topics", set()) | {topic}
+        return self.node.create_subscription(msg_type, topic, counted, deepened(qos))
+
+    def _publish(self, pub, msg) -> None:
+        pub.publish(msg)
+        if self.monitor is not None:
+            self.monitor.count_publish(pub.topic_name)
+
+    def use_monitor(self, monitor: QuiescenceMonitor) -> None:
+        """Wait for quiet (every node's work done) after each group of messages from now on."""
+        for topic in sorted(getattr(self, "_own_topics", ())):
+            monitor.own_take.setdefault(topic, 0)
+        monitor.rebase()
+        self.monitor = monitor
+
+    def _settle(self) -> None:
+        """Spin until the lockstep nodes and this node have finished every message (strict
+        lockstep); a graph still busy after ``answer_timeout_s`` is counted and rebased."""
+        t_wait = time.monotonic()
+        deadline = t_wait + self.answer_timeout_s
+        self.stats["quiescence_waits"] += 1
+        while True:
+            lag = self.monitor.imbalance()
+            if lag is None:
+                break
+            if time.monotonic() > deadline:
+                self.stats["quiescence_timeouts"] += 1
+                self.last_imbalance = lag
+                self.monitor.rebase()
+                break
+            # our own answers are taken by spinning; the nodes' work by waiting a little
+            self.executor.spin_once(timeout_sec=0.001 if lag[0] == "sim_world" else 0.0002)
+        self.stats["wait_wall_s"] += time.monotonic() - t_wait
 
     # -- callbacks -------------------------------------------------------------------------
 
@@ -365,10 +429,13 @@ class RosLink(SoftwareLink):
         def pat_fresh() -> bool:
             return self._pat_msg is not None and abs(stamp_ns(self._pat_msg.header.stamp) - self.now_ns) < 1000
 
-        self.encoder_pub.publish(msg)
+        self._publish(self.encoder_pub, msg)
         self.stats["mount_ticks"] += 1
         # the gimbal answers the reading; the PAT manager steps on the gimbal's mount_state
-        self._spin_until(lambda: self._mount_msg is not None and pat_fresh())
+        if self.monitor is not None:
+            self._settle()
+        else:
+            self._spin_until(lambda: self._mount_msg is not None and pat_fresh())
         self._want_mount_ns = None
         if not pat_fresh():
             self.stats["pat_timeouts"] += 1
@@ -390,6 +457,8 @@ class RosLink(SoftwareLink):
         self._space_pa = (float(point_ahead_rad[0]), float(point_ahead_rad[1]))
         if "space" in self.remote_cameras and not self.remote_space_pat:
             self._publish_space_geometry(True)
+            if self.monitor is not None:
+                self._settle()
 
     def _publish_space_geometry(self, visible: bool) -> None:
         msg = EphemerisState()
@@ -401,7 +470,7 @@ class RosLink(SoftwareLink):
         msg.point_ahead_rad = float(math.hypot(*self._space_pa))
         msg.visible = bool(visible)
         msg.sun_separation_rad = math.pi  # the satellite's Sun constraint is its attitude software's
-        self.space_geometry_pub.publish(msg)
+        self._publish(self.space_geometry_pub, msg)
 
     def space_pat(self, t_s: float, visible: bool, boresight_est_rad, boresight_cmd_rad) -> PatState:
         self._publish_space_geometry(visible)
@@ -411,16 +480,19 @@ class RosLink(SoftwareLink):
         cmd.header.frame_id = "space_reference"
         cmd.stage, cmd.mode = PointingCommand.STAGE_BODY, PointingCommand.MODE_POSITION
         cmd.axis1_rad, cmd.axis2_rad = float(boresight_cmd_rad[0]), float(boresight_cmd_rad[1])
-        self.body_target_pub.publish(cmd)
+        self._publish(self.body_target_pub, cmd)
         st = ActuatorState()
         st.header.stamp = stamp
         st.header.frame_id = "space_reference"
         st.stage = PointingCommand.STAGE_BODY
         st.axis1_rad, st.axis2_rad = float(boresight_est_rad[0]), float(boresight_est_rad[1])
         self._space_pat_msg = None
-        self.body_state_pub.publish(st)
+        self._publish(self.body_state_pub, st)
         self.stats["space_ticks"] += 1
-        self._spin_until(lambda: self._space_pat_msg is not None)
+        if self.monitor is not None:
+            self._settle()
+        else:
+            self._spin_until(lambda: self._space_pat_msg is not None)
         if self._space_pat_msg is None:
             self.stats["pat_timeouts"] += 1
         return self._space_pat_state
@@ -436,18 +508,33 @@ class RosLink(SoftwareLink):
     def begin_step(self, k: int, t_s: float) -> None:
         self.now_ns = self.t0_ns + int(round(t_s * 1e9))
         self._clock_msg.clock = ns_to_stamp(self.now_ns)
-        self.clock_pub.publish(self._clock_msg)
+        self._publish(self.clock_pub, self._clock_msg)
+        if self.monitor is not None:  # every node's time, then its timers' output, before the step
+            self._settle()
+            self.fire_timers()
+
+    def fire_timers(self) -> None:
+        """Give each node with a timer due its turn (name order), waiting for quiet after each."""
+        for name in self.monitor.due_nodes(self.now_ns):
+            self._publish(self.timers_pub, String(data=name))
+            self.stats["timer_turns"] += 1
+            self._settle()
 
     def exchange(self, camera: str, frame: Frame, stage_rad):
         capture_ns = self.t0_ns + int(round(frame.t_capture_s * 1e9))
         self._want_stamp[camera] = capture_ns
         self._centroid[camera] = None
         self._command[camera] = None if CAMERA_NODES[camera]["command"] else False  # False: no answer due
-        self.image_pubs[camera].publish(array_to_image(frame.image, ns_to_stamp(capture_ns), camera))
-        self.stats["frames"] += 1
         self._estimate[camera] = None
-        self._spin_until(lambda: self._centroid[camera] is not None and self._command[camera] is not None)
-        if CAMERA_NODES[camera].get("estimate") and self._centroid[camera] is not None and (
+        self._publish(self.image_pubs[camera], array_to_image(frame.image, ns_to_stamp(capture_ns), camera))
+        self.stats["frames"] += 1
+        if self.monitor is not None:
+            # quiet: the centroid, the command and (while the tracker holds a track) the
+            # coarse estimate are in, and every other consumer has taken them
+            self._settle()
+        else:
+            self._spin_until(lambda: self._centroid[camera] is not None and self._command[camera] is not None)
+        if self.monitor is None and CAMERA_NODES[camera].get("estimate") and self._centroid[camera] is not None and (
                 self._centroid[camera].valid or self._track_alive.get(camera, False)):
             # the tracker answers a frame while it holds a track (a first detection is only
             # tentative): wait briefly, so the coarse loop sees this frame's estimate
@@ -486,9 +573,11 @@ class RosLink(SoftwareLink):
             f"lockstep: {s['frames']} frames, {s['mount_ticks']} mount ticks and {s['space_ticks']} satellite PAT "
             "steps exchanged; timeouts: "
             f"{s['centroid_timeouts']} centroid, {s['command_timeouts']} FSM command, {s['mount_timeouts']} mount "
-            f"command, {s['pat_timeouts']} PAT status; {s['estimates_missing']} coarse frames without a track "
+            f"command, {s['pat_timeouts']} PAT status; {s['quiescence_waits']} waits for quiet "
+            f"({s['quiescence_timeouts']} timed out), {s['timer_turns']} timer turns; "
+            f"{s['estimates_missing']} coarse frames without a track "
             f"estimate (tentative or lost track); {s['stale_clock_answers']} answers stamped before the "
-            f"step's clock; {s['wait_wall_s']:.1f} s wall spent waiting for nodes",
+            "step's clock (wall time spent waiting: the record's lockstep statistics)",
         ]
 
 
@@ -546,9 +635,78 @@ def wait_for_matches(link: RosLink, timeout_s: float = 30.0) -> None:
                           f"{timeout_s:.0f} s (image subscribers / centroid and command publishers missing)")
 
 
+def wait_for_graph(link: RosLink, monitor: QuiescenceMonitor, timeout_s: float = 30.0) -> None:
+    """Block until DDS discovery shows every counted topic with all its lockstep publishers and
+    subscribers (so no node misses a volatile message of the first step), then 0.3 s more."""
+    want: dict[str, list[int]] = {}
+    for b in monitor.boards:
+        b.reload()
+        for role, topic in b.slots:
+            want.setdefault(topic, [0, 0])[role == "sub"] += 1
+    for pub in [link.clock_pub, link.timers_pub, *link.image_pubs.values()]:
+        want.setdefault(pub.topic_name, [0, 0])[0] += 1
+    deadline = time.monotonic() + timeout_s
+    while True:
+        short = [t for t, (n_pub, n_sub) in sorted(want.items())
+                 if link.node.count_publishers(t) < n_pub or link.node.count_subscribers(t) < n_sub]
+        if not short:
+            break
+        if time.monotonic() > deadline:
+            raise SimulationError(f"lockstep topics not connected after {timeout_s:.0f} s: {', '.join(short)}")
+        link.executor.spin_once(timeout_sec=0.05)
+    t_end = time.monotonic() + 0.3
+    while time.monotonic() < t_end:
+        link.executor.spin_once(timeout_sec=0.05)
+
+
+def wait_for_quiet(link: RosLink, monitor: QuiescenceMonitor, quiet_s: float = 0.3, timeout_s: float = 30.0) -> None:
+    """Block until no lockstep counter has moved for ``quiet_s`` (the start-up baseline)."""
+    deadline = time.monotonic() + timeout_s
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        link.executor.spin_once(timeout_sec=0.02)
+        now = [np.array(b.words) for b in monitor.boards]
+        if last is None or any(not np.array_equal(a, b) for a, b in zip(now, last, strict=True)):
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+    raise SimulationError(f"the lockstep nodes did not go quiet within {timeout_s:.0f} s")
+
+
+def start_strict_lockstep(link: RosLink, monitor: QuiescenceMonitor, timeout_s: float = 30.0, check=None) -> None:
+    """Start-up of the strict lockstep (:mod:`qsat_pat.nodes.lockstep`).
+
+    Every node connected (DDS discovery) before the first clock; the start time given until
+    every node has it; quiet is the counters' baseline; then the nodes' timers run at the
+    start time (the ephemeris node publishes the start geometry), and every subscriber of
+    ``/ogs/ephemeris`` must hold it -- the PAT managers never start without the ephemeris.
+
+    Raises
+    ------
+    SimulationError
+        A node without a counter board, a topic not connected, or a node without the start
+        ephemeris after ``timeout_s``.
+    """
+    monitor.attach(timeout_s=timeout_s, check=check)
+    wait_for_graph(link, monitor, timeout_s=timeout_s)
+    deadline = time.monotonic() + timeout_s
+    while not all(n >= 1 for n in monitor.taken_total("/clock").values()):
+        if time.monotonic() > deadline:
+            raise SimulationError(f"lockstep nodes without the start time after {timeout_s:.0f} s: "
+                                  f"{monitor.taken_total('/clock')}")
+        link.begin_step(0, 0.0)
+        link.executor.spin_once(timeout_sec=0.05)
+    wait_for_quiet(link, monitor, timeout_s=timeout_s)
+    link.use_monitor(monitor)
+    link.fire_timers()
+    missing = [n for n, k in monitor.taken_total("/ogs/ephemeris").items() if k < 1]
+    if missing:
+        raise SimulationError(f"no start ephemeris at {', '.join(missing)} (last imbalance {link.last_imbalance})")
+
+
 def wait_for_ephemeris(link: RosLink, timeout_s: float = 30.0) -> None:
     """Block until the OGS ephemeris node has published for the start time (so every node sees
-    the same geometry at step 0, whatever the start-up order was)."""
+    the same geometry at step 0, whatever the start-up order was), then 0.5 s for the others."""
     got = []
     sub = link.node.create_subscription(EphemerisState, "/ogs/ephemeris", got.append, Qos.STATE)
     try:
@@ -570,8 +728,14 @@ def wait_for_ephemeris(link: RosLink, timeout_s: float = 30.0) -> None:
 
 def run_lockstep(scenario: Scenario, *, seed: int | None = None, duration_s: float | None = None,
                  start_offset_s: float = 0.0, progress=None, config: DirectConfig | None = None,
-                 answer_timeout_s: float = 5.0, startup_timeout_s: float = 60.0, context=None, check=None):
-    """Run the simulator as node ``/sim_world`` against nodes already started; returns the SimRecord."""
+                 answer_timeout_s: float = 5.0, startup_timeout_s: float = 60.0, context=None, check=None,
+                 lockstep_directory: Path | None = None):
+    """Run the simulator as node ``/sim_world`` against nodes already started; returns the SimRecord.
+
+    ``lockstep_directory`` (default: :data:`qsat_pat.nodes.lockstep.LOCKSTEP_DIR_ENV`) holds
+    the nodes' counter boards: with it the lockstep is strict (quiet after every group of
+    messages, bit-reproducible); without it only the named answers are awaited.
+    """
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
@@ -587,10 +751,15 @@ def run_lockstep(scenario: Scenario, *, seed: int | None = None, duration_s: flo
         sc = ros_mode_scenario(scenario)
         t0 = _start_unix_s(sc, start_offset_s)
         link = RosLink(node, executor, t0, REMOTE_CAMERAS, answer_timeout_s, remote_ogs_control=True)
-        link.begin_step(0, 0.0)  # nodes on sim time see the start time before they are asked
+        directory = lockstep_dir() if lockstep_directory is None else Path(lockstep_directory)
+        if directory is None:
+            link.begin_step(0, 0.0)  # nodes on sim time see the start time before they are asked
         wait_for_nodes(node, executor, timeout_s=startup_timeout_s, check=check)
         wait_for_matches(link, timeout_s=startup_timeout_s)
-        wait_for_ephemeris(link, timeout_s=startup_timeout_s)
+        if directory is None:
+            wait_for_ephemeris(link, timeout_s=startup_timeout_s)
+        else:
+            start_strict_lockstep(link, QuiescenceMonitor(directory, LOCKSTEP_NODES), startup_timeout_s, check)
         record = run_direct(sc, seed=seed, duration_s=duration_s, progress=progress,
                             config=ros_mode_config(config), start_offset_s=start_offset_s, link=link)
         record.lockstep = dict(link.stats)
@@ -624,10 +793,12 @@ def run_ros(scenario: Scenario, *, seed: int | None = None, duration_s: float | 
     -------
     SimRecord
     """
-    from qsat_pat.deployments import get_deployment
+    from qsat_pat.deployments import lockstep_environment
     from qsat_pat.launcher import _die_with_parent, _stop_all, node_command
 
     work_dir.mkdir(parents=True, exist_ok=True)
+    board_dir = work_dir / "lockstep"
+    shutil.rmtree(board_dir, ignore_errors=True)  # a previous run's boards must not be read
     node_params = node_parameters(scenario, config)
     node_params["/bag_recorder"] = {"output_dir": str(work_dir / "dds_bag")}
     params = write_parameter_file(node_params, work_dir / "sim_parameters.yaml")
@@ -639,10 +810,13 @@ def run_ros(scenario: Scenario, *, seed: int | None = None, duration_s: float | 
             if spec.executable == "sim_world":
                 continue
             cmd = node_command(spec, dep) + ["--params-file", str(params)]
+            env = {**os.environ}
+            env.pop(LOCKSTEP_DIR_ENV, None)
+            env.update(lockstep_environment(dep, spec, str(board_dir)))
             lf = open(work_dir / f"{spec.fqn.strip('/').replace('/', '.')}.log", "w")
             logs.append(lf)
             procs.append((spec, subprocess.Popen(cmd, stdout=lf, stderr=subprocess.STDOUT, start_new_session=True,
-                                                 preexec_fn=_die_with_parent, env={**os.environ})))
+                                                 preexec_fn=_die_with_parent, env=env)))
             log(f"[sim] started {spec.fqn} (pid {procs[-1][1].pid})")
 
         def check() -> None:
@@ -652,7 +826,8 @@ def run_ros(scenario: Scenario, *, seed: int | None = None, duration_s: float | 
                 raise SimulationError(f"nodes exited: {tails}")
 
         record = run_lockstep(scenario, seed=seed, duration_s=duration_s, start_offset_s=start_offset_s,
-                              progress=progress, config=config, answer_timeout_s=answer_timeout_s, check=check)
+                              progress=progress, config=config, answer_timeout_s=answer_timeout_s, check=check,
+                              lockstep_directory=board_dir)
         check()
         return record
     finally:

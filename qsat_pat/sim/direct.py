@@ -897,7 +897,7 @@ def _budget(sc: Scenario, world: World, ogs: TerminalLoop, space: TerminalLoop, 
 
 def _notes(sc: Scenario, cfg: DirectConfig, dt: float, space_dt: float) -> list[str]:
     return [
-        f"direct mode: OGS lockstep/control period {dt * 1e3:.3g} ms, satellite {space_dt * 1e3:.3g} ms, "
+        f"simulation loop: OGS lockstep/control period {dt * 1e3:.3g} ms, satellite {space_dt * 1e3:.3g} ms, "
         f"ADCS flight software {sc.adcs.fsw_period_s * 1e3:.3g} ms (Basilisk), truth in {cfg.chunk_s} s chunks",
         "fine_residual = apparent beacon LOS (true + turbulence tilt) - pointing + point-ahead "
         "(camera set-point -point-ahead, seed 004 §2.3)",

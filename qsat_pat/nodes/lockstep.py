@@ -1,0 +1,314 @@
+"""Strict lockstep for the simulator: message counters in shared memory and clock-driven timers.
+
+Why: ``sim_world`` (:mod:`qsat_pat.nodes.sim_world`) advances simulated time only when the
+nodes have answered the step.  Waiting for named answers (a centroid, a command) is not
+enough for a bit-reproducible run: a node that gets two messages from two publishers in the
+same step (the ephemeris state and a centroid, a PAT status and an FSM state) may take them
+in either order, and a timer's output (the ephemeris node's 20 Hz state) may reach a consumer
+before or after that consumer's next input.  This module makes the lockstep exact:
+
+* every node of the lockstep runs with the environment variable :data:`LOCKSTEP_DIR_ENV`
+  set to a directory; its :class:`CounterBoard` (a small memory-mapped file there, one per
+  node) counts, per resolved topic, the messages it published and the messages whose
+  callback has *finished*;
+* ``sim_world``'s :class:`QuiescenceMonitor` reads every board (no DDS traffic) and calls the
+  graph quiet when every subscriber has finished as many messages as were published on its
+  topic since the run started.  Reading all "taken" counters before all "published" ones
+  makes the test safe: a callback publishes before its own input counts as taken, so work in
+  flight always shows as an imbalance;
+* in lockstep mode the node pattern replaces rclpy's ``/clock`` subscription with a counted
+  one that only sets the node's time, and its timers are :class:`LockstepTimer` objects
+  fired when ``sim_world`` gives the node its turn on :data:`TIMERS_TOPIC` (a
+  ``std_msgs/String`` naming the node), so a timer runs at a defined simulated instant,
+  inside a counted callback, after every node has the new time.
+
+``sim_world`` then publishes one group of messages and waits for quiet before the next:
+the clock; each node whose timers are due, in name order; each frame; the mount encoders;
+the satellite's attitude.  Each node sees its inputs in the same order in every run.  (A
+node's timer firing in the clock callback itself is not enough: its output could reach a
+node that has not had the new clock yet -- seen in the first runs of this scheme.)  The counters live in files, not DDS, so the check
+costs a few microseconds and adds no traffic to the graph it watches.
+
+The board file is ``<dir>/<node name with / -> __>.counts``: int64 words, word 0 the number
+of slots, word 1 the earliest due time of the node's timers (ns of ROS time, -1 none), then
+one counter per slot (0: a timer is due at the next turn); ``.json`` beside it names the slots (``[role, topic]``, role ``pub``
+or ``sub``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from qsat_pat.core.errors import SimulationError
+
+#: Environment variable naming the directory of the counter boards (unset: no lockstep).
+LOCKSTEP_DIR_ENV = "QSAT_PAT_LOCKSTEP_DIR"
+#: Topic on which sim_world gives one node (``std_msgs/String``: its full name) its timers' turn.
+TIMERS_TOPIC = "/sim/lockstep_timers"
+#: Counter slots per node (publishers + subscriptions).
+MAX_SLOTS = 96
+#: Queue depth every lockstep publisher and subscription gets at least: a depth-1 latched
+#: topic that is published twice in one step would otherwise lose a counted message.
+MIN_DEPTH = 10
+_HEADER = 2
+
+
+def deepened(qos_profile):
+    """``qos_profile`` (a QoSProfile or a depth) with a keep-last queue of at least :data:`MIN_DEPTH`."""
+    from rclpy.qos import HistoryPolicy, QoSProfile
+
+    if isinstance(qos_profile, int):
+        return max(qos_profile, MIN_DEPTH)
+    if qos_profile.history == HistoryPolicy.KEEP_LAST and qos_profile.depth < MIN_DEPTH:
+        return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=MIN_DEPTH, reliability=qos_profile.reliability,
+                          durability=qos_profile.durability)
+    return qos_profile
+
+
+def board_name(fqn: str) -> str:
+    """File stem of a node's counter board (``/ogs/pat_manager`` -> ``ogs__pat_manager``)."""
+    return fqn.strip("/").replace("/", "__") or "root"
+
+
+def lockstep_dir() -> Path | None:
+    """The lockstep directory from the environment (None: not in a lockstep run)."""
+    value = os.environ.get(LOCKSTEP_DIR_ENV, "").strip()
+    return Path(value) if value else None
+
+
+class CounterBoard:
+    """One node's counters (writer side; see the module docstring for the layout)."""
+
+    def __init__(self, directory: Path, node_fqn: str) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        stem = board_name(node_fqn)
+        self.node_fqn = node_fqn
+        self.path = directory / f"{stem}.counts"
+        self.table_path = directory / f"{stem}.json"
+        self.words = np.memmap(self.path, dtype=np.int64, mode="w+", shape=(_HEADER + MAX_SLOTS,))
+        self.words[:] = 0
+        self.words[1] = -1
+        self.slots: list[tuple[str, str]] = []
+        self._index: dict[tuple[str, str], int] = {}
+        self._write_table()
+
+    def slot(self, role: str, topic: str) -> int:
+        """Index of the counter of ``(role, topic)`` (made on first use)."""
+        key = (role, topic)
+        idx = self._index.get(key)
+        if idx is None:
+            if len(self.slots) >= MAX_SLOTS:
+                raise SimulationError(f"{self.node_fqn}: more than {MAX_SLOTS} counted topics")
+            idx = _HEADER + len(self.slots)
+            self.slots.append(key)
+            self._index[key] = idx
+            self._write_table()
+            self.words[0] = len(self.slots)
+        return idx
+
+    def bump(self, idx: int) -> None:
+        """Count one message on the slot ``idx``."""
+        self.words[idx] += 1
+
+    def set_next_due_ns(self, ns: int | None) -> None:
+        """Publish the earliest due time of the node's timers (None: no timer)."""
+        self.words[1] = -1 if ns is None else int(ns)
+
+    def _write_table(self) -> None:
+        tmp = self.table_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({"node": self.node_fqn, "slots": [list(s) for s in self.slots]}))
+        os.replace(tmp, self.table_path)
+
+
+class LockstepTimer:
+    """A timer fired by the node's counted ``/clock`` callback (duck-types rclpy's Timer).
+
+    It fires on the first clock message after it was made (or reset), then each time ROS
+    time reaches the next period; periods that a jump of the clock skipped are not made up
+    (as rcl's timers do).
+    """
+
+    def __init__(self, period_s: float, callback: Callable[[], None]) -> None:
+        self.timer_period_ns = int(round(float(period_s) * 1e9))
+        if self.timer_period_ns <= 0:
+            raise ValueError(f"timer period must be positive, got {period_s} s")
+        self.callback = callback
+        self._next_ns: int | None = None
+        self._canceled = False
+
+    def cancel(self) -> None:
+        self._canceled = True
+
+    def is_canceled(self) -> bool:
+        return self._canceled
+
+    def reset(self) -> None:
+        self._canceled = False
+        self._next_ns = None
+
+    def next_due_ns(self) -> int | None:
+        """ROS time at which the timer fires next (None: at the next clock message)."""
+        return None if self._canceled else self._next_ns
+
+    def fire_if_due(self, now_ns: int) -> bool:
+        """Run the callback if the timer is due at ``now_ns``; True if it ran."""
+        if self._canceled or (self._next_ns is not None and now_ns < self._next_ns):
+            return False
+        nxt = (now_ns if self._next_ns is None else self._next_ns) + self.timer_period_ns
+        self._next_ns = nxt if nxt > now_ns else now_ns + self.timer_period_ns
+        self.callback()
+        return True
+
+
+class _Board:
+    """Reader view of one node's board."""
+
+    def __init__(self, directory: Path, fqn: str) -> None:
+        self.fqn = fqn
+        stem = board_name(fqn)
+        self.path = directory / f"{stem}.counts"
+        self.table_path = directory / f"{stem}.json"
+        self.words = np.memmap(self.path, dtype=np.int64, mode="r", shape=(_HEADER + MAX_SLOTS,))
+        self.n_slots = -1
+        self.slots: list[tuple[str, str]] = []
+        self.reload()
+
+    def reload(self) -> None:
+        n = int(self.words[0])
+        table = json.loads(self.table_path.read_text())
+        self.slots = [(str(r), str(t)) for r, t in table["slots"]][:max(n, 0)]
+        self.n_slots = len(self.slots)
+
+
+class QuiescenceMonitor:
+    """``sim_world``'s view of the lockstep nodes' boards (see the module docstring).
+
+    Parameters
+    ----------
+    directory : Path
+        The lockstep directory (:data:`LOCKSTEP_DIR_ENV` of the nodes).
+    node_names : iterable of str
+        Fully qualified names of the nodes whose work the lockstep waits for.
+    """
+
+    def __init__(self, directory: Path, node_names: Iterable[str]) -> None:
+        self.directory = Path(directory)
+        self.node_names = tuple(node_names)
+        self.boards: list[_Board] = []
+        self.own_pub: dict[str, int] = {}
+        self.own_take: dict[str, int] = {}
+        self._base: list[np.ndarray] = []
+        self._own_pub_base: dict[str, int] = {}
+        self._own_take_base: dict[str, int] = {}
+        self._plan: list = []
+
+    # -- set-up ---------------------------------------------------------------------------
+    def attach(self, timeout_s: float = 30.0, check: Callable[[], None] | None = None) -> None:
+        """Open every node's board (they appear when the nodes start).
+
+        Raises
+        ------
+        SimulationError
+            A board is missing after ``timeout_s``: that node does not run in lockstep mode
+            (started without :data:`LOCKSTEP_DIR_ENV`, or not on simulated time).
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            missing = [n for n in self.node_names
+                       if not (self.directory / f"{board_name(n)}.json").exists()]
+            if not missing:
+                break
+            if check is not None:
+                check()
+            if time.monotonic() > deadline:
+                raise SimulationError(
+                    f"no lockstep counters from {', '.join(missing)} in {self.directory} after {timeout_s:.0f} s: "
+                    f"start those nodes with {LOCKSTEP_DIR_ENV}={self.directory} and use_sim_time")
+            time.sleep(0.05)
+        self.boards = [_Board(self.directory, n) for n in self.node_names]
+
+    def count_publish(self, topic: str, n: int = 1) -> None:
+        """Count a message ``sim_world`` published on ``topic``."""
+        self.own_pub[topic] = self.own_pub.get(topic, 0) + n
+
+    def count_take(self, topic: str) -> None:
+        """Count a message ``sim_world``'s own subscription on ``topic`` finished."""
+        self.own_take[topic] = self.own_take.get(topic, 0) + 1
+
+    def rebase(self) -> None:
+        """Take the current counters as the reference (the graph must be quiet now)."""
+        for b in self.boards:
+            if int(b.words[0]) != b.n_slots:
+                b.reload()
+        self._base = [np.array(b.words) for b in self.boards]
+        self._own_pub_base = dict(self.own_pub)
+        self._own_take_base = dict(self.own_take)
+        self._plan = self._make_plan()
+
+    def _make_plan(self):
+        pubs: dict[str, list[tuple[int, int]]] = {}
+        subs: list[tuple[int, str, int]] = []
+        for i, b in enumerate(self.boards):
+            for j, (role, topic) in enumerate(b.slots):
+                if role == "pub":
+                    pubs.setdefault(topic, []).append((i, _HEADER + j))
+                else:
+                    subs.append((i, topic, _HEADER + j))
+        return pubs, subs
+
+    # -- the test -------------------------------------------------------------------------
+    def totals(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """(taken snapshot, published snapshot): every board read for 'taken' first."""
+        first = [np.array(b.words) for b in self.boards]
+        second = [np.array(b.words) for b in self.boards]
+        return first, second
+
+    def imbalance(self) -> tuple[str, str, int, int] | None:
+        """The first subscriber behind its publishers, as ``(node, topic, finished, published)``
+        counted since :meth:`rebase`; None when the graph is quiet (``sim_world``'s own
+        subscriptions included, under the node name ``sim_world``)."""
+        if any(int(b.words[0]) != b.n_slots for b in self.boards):
+            # a node made a new publisher or subscription: re-read its table, then rebase
+            # only the new slots (their counts so far are zero-based for the run)
+            for b in self.boards:
+                if int(b.words[0]) != b.n_slots:
+                    b.reload()
+            self._plan = self._make_plan()
+        taken, published = self.totals()
+        pubs, subs = self._plan
+        sent: dict[str, int] = {}
+        for topic, where in pubs.items():
+            sent[topic] = sum(int(published[i][k] - self._base[i][k]) for i, k in where)
+        for topic, n in self.own_pub.items():
+            sent[topic] = sent.get(topic, 0) + n - self._own_pub_base.get(topic, 0)
+        for i, topic, k in subs:
+            due = sent.get(topic)
+            if due is None:
+                continue
+            done = int(taken[i][k] - self._base[i][k])
+            if done < due:
+                return self.boards[i].fqn, topic, done, due
+        for topic, n in self.own_take.items():
+            due = sent.get(topic)
+            if due is not None and n - self._own_take_base.get(topic, 0) < due:
+                return "sim_world", topic, n - self._own_take_base.get(topic, 0), due
+        return None
+
+    def taken_total(self, topic: str) -> dict[str, int]:
+        """Absolute number of messages on ``topic`` each subscribing node has finished."""
+        out = {}
+        for b in self.boards:
+            for j, (role, t) in enumerate(b.slots):
+                if role == "sub" and t == topic:
+                    out[b.fqn] = int(b.words[_HEADER + j])
+        return out
+
+    def due_nodes(self, now_ns: int) -> list[str]:
+        """Nodes (name order) with a timer due at ``now_ns``."""
+        return sorted(b.fqn for b in self.boards if 0 <= int(b.words[1]) <= now_ns)
