@@ -93,12 +93,12 @@ def test_due_nodes_in_name_order(tmp_path):
 
 @pytest.mark.ros
 def test_a_node_in_lockstep_counts_and_runs_its_timers_only_on_its_turn(rclpy_context, tmp_path, monkeypatch):
-    """A real node (fsm_controller) joined to a lockstep directory: /clock only sets its time,
-    its 50 Hz state timer runs on its turn, and its counters tell sim_world when it is done."""
+    """A real node (fsm_controller) joined to a lockstep directory: its time comes from the
+    shared word, its 50 Hz state timer runs on its turn only, and its counters tell sim_world
+    when it is done."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from rosgraph_msgs.msg import Clock
     from std_msgs.msg import String
 
     from qsat_pat.msg import ActuatorState
@@ -113,17 +113,16 @@ def test_a_node_in_lockstep_counts_and_runs_its_timers_only_on_its_turn(rclpy_co
     ex.add_node(client)
     try:
         node.autostart()
-        assert node._time_source._clock_sub is None  # rclpy's own /clock subscription is replaced
+        assert node._time_source._clock_sub is None  # rclpy's /clock subscription: replaced by the shared word
         assert all(isinstance(t, LockstepTimer) for t in node._lockstep_timers)
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        clock_pub = client.create_publisher(Clock, "/clock", reliable)
         turn_pub = client.create_publisher(String, TIMERS_TOPIC, reliable)
         states = []
         client.create_subscription(ActuatorState, "/lockstep_test/fsm_state", states.append, 50)
         mon = QuiescenceMonitor(tmp_path, ["/lockstep_test/fsm_controller"])
         mon.attach(timeout_s=5.0)
         deadline = time.monotonic() + 10.0
-        while (clock_pub.get_subscription_count() < 1 or turn_pub.get_subscription_count() < 1
+        while (turn_pub.get_subscription_count() < 1
                or client.count_publishers("/lockstep_test/fsm_state") < 1) and time.monotonic() < deadline:
             ex.spin_once(timeout_sec=0.05)
         mon.rebase()
@@ -134,20 +133,19 @@ def test_a_node_in_lockstep_counts_and_runs_its_timers_only_on_its_turn(rclpy_co
                 ex.spin_once(timeout_sec=0.01)
             return mon.imbalance()
 
-        msg = Clock()
-        msg.clock.sec = 100
-        clock_pub.publish(msg)
-        mon.count_publish("/clock")
-        assert mon.imbalance() == ("/lockstep_test/fsm_controller", "/clock", 0, 1)
-        assert until_quiet() is None
-        assert node.now_s() == pytest.approx(100.0)
+        mon.set_time_ns(100 * 10**9)  # simulated time: a shared word, no /clock message
         for _ in range(20):
             ex.spin_once(timeout_sec=0.01)
-        assert states == []  # the clock alone runs no timer
+        assert states == []  # time alone runs no timer
         assert mon.due_nodes(100 * 10**9) == ["/lockstep_test/fsm_controller"]
         turn_pub.publish(String(data="/lockstep_test/other"))  # another node's turn
+        mon.count_publish(TIMERS_TOPIC)
+        assert mon.imbalance() == ("/lockstep_test/fsm_controller", TIMERS_TOPIC, 0, 1)
+        assert until_quiet() is None
+        assert states == []
+        assert node.now_s() == pytest.approx(100.0)  # taken from the shared word before the callback
         turn_pub.publish(String(data="/lockstep_test/fsm_controller"))
-        mon.count_publish(TIMERS_TOPIC, 2)
+        mon.count_publish(TIMERS_TOPIC)
         assert until_quiet() is None
         end = time.monotonic() + 5.0
         while not states and time.monotonic() < end:

@@ -16,17 +16,22 @@ before or after that consumer's next input.  This module makes the lockstep exac
   topic since the run started.  Reading all "taken" counters before all "published" ones
   makes the test safe: a callback publishes before its own input counts as taken, so work in
   flight always shows as an imbalance;
-* in lockstep mode the node pattern replaces rclpy's ``/clock`` subscription with a counted
-  one that only sets the node's time, and its timers are :class:`LockstepTimer` objects
-  fired when ``sim_world`` gives the node its turn on :data:`TIMERS_TOPIC` (a
-  ``std_msgs/String`` naming the node), so a timer runs at a defined simulated instant,
-  inside a counted callback, after every node has the new time.
+* simulated time is a word in shared memory (:data:`SIM_TIME_FILE`) that ``sim_world``
+  sets at each step before it publishes anything; in lockstep mode the node pattern drops
+  rclpy's ``/clock`` subscription and sets the node's ROS time from that word before every
+  callback (a ``/clock`` message to ten nodes every millisecond wakes ten processes per
+  step: the first version of this scheme spent about half of the nodes' CPU on it);
+* the node's timers are :class:`LockstepTimer` objects fired when ``sim_world`` gives the
+  node its turn on :data:`TIMERS_TOPIC` (a ``std_msgs/String`` naming the node), so a timer
+  runs at a defined simulated instant, inside a counted callback.
 
 ``sim_world`` then publishes one group of messages and waits for quiet before the next:
-the clock; each node whose timers are due, in name order; each frame; the mount encoders;
-the satellite's attitude.  Each node sees its inputs in the same order in every run.  (A
-node's timer firing in the clock callback itself is not enough: its output could reach a
-node that has not had the new clock yet -- seen in the first runs of this scheme.)  The counters live in files, not DDS, so the check
+each node whose timers are due, in name order; each frame; the mount encoders; the
+satellite's attitude.  Each node sees its inputs in the same order in every run.  (Timers
+fired by a ``/clock`` callback were not enough: a timer's output could reach a node that
+had not had the new clock yet -- seen in the first runs of this scheme.)  Nodes wake
+``sim_world`` through a FIFO (:data:`WAKE_FIFO`) when they finish a callback, so it does not
+poll the counters while they work.  The counters live in files, not DDS, so the check
 costs a few microseconds and adds no traffic to the graph it watches.
 
 The board file is ``<dir>/<node name with / -> __>.counts``: int64 words, word 0 the number
@@ -38,7 +43,9 @@ or ``sub``).
 from __future__ import annotations
 
 import json
+import mmap
 import os
+import select
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -51,6 +58,10 @@ from qsat_pat.core.errors import SimulationError
 LOCKSTEP_DIR_ENV = "QSAT_PAT_LOCKSTEP_DIR"
 #: Topic on which sim_world gives one node (``std_msgs/String``: its full name) its timers' turn.
 TIMERS_TOPIC = "/sim/lockstep_timers"
+#: FIFO in the lockstep directory on which nodes wake sim_world when they finish a callback.
+WAKE_FIFO = "wake.fifo"
+#: File in the lockstep directory holding simulated time (one int64, ns of ROS time).
+SIM_TIME_FILE = "sim_time"
 #: Counter slots per node (publishers + subscriptions).
 MAX_SLOTS = 96
 #: Queue depth every lockstep publisher and subscription gets at least: a depth-1 latched
@@ -69,6 +80,17 @@ def deepened(qos_profile):
         return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=MIN_DEPTH, reliability=qos_profile.reliability,
                           durability=qos_profile.durability)
     return qos_profile
+
+
+def _map(path: Path, create: bool, words: int = _HEADER + MAX_SLOTS) -> np.ndarray:
+    """``words`` int64 words of ``path``, memory-mapped shared (a plain ndarray view: cheap to index)."""
+    size = 8 * words
+    if create:
+        with open(path, "wb") as f:
+            f.write(b"\0" * size)
+    with open(path, "r+b" if create else "rb") as f:
+        mm = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_WRITE if create else mmap.ACCESS_READ)
+    return np.frombuffer(mm, dtype=np.int64)
 
 
 def board_name(fqn: str) -> str:
@@ -91,9 +113,12 @@ class CounterBoard:
         self.node_fqn = node_fqn
         self.path = directory / f"{stem}.counts"
         self.table_path = directory / f"{stem}.json"
-        self.words = np.memmap(self.path, dtype=np.int64, mode="w+", shape=(_HEADER + MAX_SLOTS,))
-        self.words[:] = 0
+        self.words = _map(self.path, create=True)
         self.words[1] = -1
+        self.fifo_path = directory / WAKE_FIFO
+        self._fifo: int | None = None
+        self._fifo_retry_s = 0.0
+        self._time: np.ndarray | None = None
         self.slots: list[tuple[str, str]] = []
         self._index: dict[tuple[str, str], int] = {}
         self._write_table()
@@ -115,6 +140,38 @@ class CounterBoard:
     def bump(self, idx: int) -> None:
         """Count one message on the slot ``idx``."""
         self.words[idx] += 1
+
+    def finished(self, idx: int) -> None:
+        """Count one finished callback on the slot ``idx`` and wake ``sim_world`` (one byte
+        on the directory's FIFO, so it need not poll while nodes work)."""
+        self.words[idx] += 1
+        fd = self._fifo
+        if fd is None:
+            now = time.monotonic()
+            if now < self._fifo_retry_s:
+                return
+            try:  # no reader yet (sim_world not attached): ENXIO; try again a little later
+                fd = self._fifo = os.open(self.fifo_path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                self._fifo_retry_s = now + 0.2
+                return
+        try:
+            os.write(fd, b"\x01")
+        except BlockingIOError:  # the pipe is full: sim_world has wake-ups pending anyway
+            pass
+        except OSError:  # sim_world went away
+            os.close(fd)
+            self._fifo = None
+
+    def sim_time_ns(self) -> int | None:
+        """Simulated time ``sim_world`` set for the step (None until it has set one)."""
+        if self._time is None:
+            path = self.fifo_path.parent / SIM_TIME_FILE
+            if not path.exists():
+                return None
+            self._time = _map(path, create=False, words=1)
+        ns = int(self._time[0])
+        return ns if ns > 0 else None
 
     def set_next_due_ns(self, ns: int | None) -> None:
         """Publish the earliest due time of the node's timers (None: no timer)."""
@@ -174,7 +231,7 @@ class _Board:
         stem = board_name(fqn)
         self.path = directory / f"{stem}.counts"
         self.table_path = directory / f"{stem}.json"
-        self.words = np.memmap(self.path, dtype=np.int64, mode="r", shape=(_HEADER + MAX_SLOTS,))
+        self.words = _map(self.path, create=False)
         self.n_slots = -1
         self.slots: list[tuple[str, str]] = []
         self.reload()
@@ -207,6 +264,8 @@ class QuiescenceMonitor:
         self._own_pub_base: dict[str, int] = {}
         self._own_take_base: dict[str, int] = {}
         self._plan: list = []
+        self._fifo: int | None = None
+        self._time: np.ndarray | None = None
 
     # -- set-up ---------------------------------------------------------------------------
     def attach(self, timeout_s: float = 30.0, check: Callable[[], None] | None = None) -> None:
@@ -232,6 +291,40 @@ class QuiescenceMonitor:
                     f"start those nodes with {LOCKSTEP_DIR_ENV}={self.directory} and use_sim_time")
             time.sleep(0.05)
         self.boards = [_Board(self.directory, n) for n in self.node_names]
+        self._time = _map(self.directory / SIM_TIME_FILE, create=True, words=1)
+        fifo = self.directory / WAKE_FIFO
+        if not fifo.exists():
+            os.mkfifo(fifo)
+        if self._fifo is None:
+            self._fifo = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+
+    def set_time_ns(self, ns: int) -> None:
+        """Simulated time of the step: a node takes it before each callback (set before
+        ``sim_world`` publishes anything of the step, so every callback of the step sees it)."""
+        self._time[0] = int(ns)
+
+    def wait(self, timeout_s: float) -> None:
+        """Block until a node finishes a callback (or ``timeout_s``); call :meth:`drain` first."""
+        if self._fifo is None:
+            time.sleep(timeout_s)
+            return
+        select.select([self._fifo], [], [], timeout_s)
+
+    def drain(self) -> None:
+        """Forget the wake-ups received so far (before looking at the counters)."""
+        if self._fifo is None:
+            return
+        try:
+            while os.read(self._fifo, 65536):
+                pass
+        except BlockingIOError:
+            pass
+
+    def close(self) -> None:
+        """Close the wake-up FIFO."""
+        if self._fifo is not None:
+            os.close(self._fifo)
+            self._fifo = None
 
     def count_publish(self, topic: str, n: int = 1) -> None:
         """Count a message ``sim_world`` published on ``topic``."""
@@ -246,58 +339,77 @@ class QuiescenceMonitor:
         for b in self.boards:
             if int(b.words[0]) != b.n_slots:
                 b.reload()
-        self._base = [np.array(b.words) for b in self.boards]
+        self._base = self._snapshot()
         self._own_pub_base = dict(self.own_pub)
         self._own_take_base = dict(self.own_take)
-        self._plan = self._make_plan()
+        self._make_plan()
 
-    def _make_plan(self):
-        pubs: dict[str, list[tuple[int, int]]] = {}
-        subs: list[tuple[int, str, int]] = []
+    def _snapshot(self) -> np.ndarray:
+        """Every board's words, one flat int64 array (board i at ``i * (header + slots)``)."""
+        return np.concatenate([b.words for b in self.boards]) if self.boards else np.zeros(0, dtype=np.int64)
+
+    def _make_plan(self) -> None:
+        """Index arrays of the publisher and subscriber counters, by topic (vectorised test)."""
+        stride = _HEADER + MAX_SLOTS
+        topics = sorted({t for b in self.boards for _, t in b.slots} | set(self.own_pub) | set(self.own_take))
+        self._topics = topics
+        self._tix = {t: i for i, t in enumerate(topics)}
+        pub_flat, pub_t, sub_flat, sub_t, sub_node = [], [], [], [], []
         for i, b in enumerate(self.boards):
             for j, (role, topic) in enumerate(b.slots):
                 if role == "pub":
-                    pubs.setdefault(topic, []).append((i, _HEADER + j))
+                    pub_flat.append(i * stride + _HEADER + j)
+                    pub_t.append(self._tix[topic])
                 else:
-                    subs.append((i, topic, _HEADER + j))
-        return pubs, subs
+                    sub_flat.append(i * stride + _HEADER + j)
+                    sub_t.append(self._tix[topic])
+                    sub_node.append(i)
+        self._pub_flat, self._pub_t = np.array(pub_flat, dtype=np.intp), np.array(pub_t, dtype=np.intp)
+        self._sub_flat, self._sub_t = np.array(sub_flat, dtype=np.intp), np.array(sub_t, dtype=np.intp)
+        self._sub_node = sub_node
+        self._has_node_pub = np.zeros(len(topics), dtype=bool)
+        self._has_node_pub[self._pub_t] = True
 
     # -- the test -------------------------------------------------------------------------
-    def totals(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """(taken snapshot, published snapshot): every board read for 'taken' first."""
-        first = [np.array(b.words) for b in self.boards]
-        second = [np.array(b.words) for b in self.boards]
-        return first, second
-
     def imbalance(self) -> tuple[str, str, int, int] | None:
         """The first subscriber behind its publishers, as ``(node, topic, finished, published)``
         counted since :meth:`rebase`; None when the graph is quiet (``sim_world``'s own
-        subscriptions included, under the node name ``sim_world``)."""
-        if any(int(b.words[0]) != b.n_slots for b in self.boards):
-            # a node made a new publisher or subscription: re-read its table, then rebase
-            # only the new slots (their counts so far are zero-based for the run)
+        subscriptions included, under the node name ``sim_world``).
+
+        Every board is read for the "finished" counts before it is read again for the
+        "published" ones: a callback publishes before it counts its input as finished, so
+        work in flight always shows.
+        """
+        if any(int(b.words[0]) != b.n_slots for b in self.boards) or any(
+                t not in self._tix for t in (*self.own_pub, *self.own_take)):
+            # a node made a new publisher or subscription: re-read its table (new counters
+            # were zero at the baseline, so the baseline stays valid)
             for b in self.boards:
                 if int(b.words[0]) != b.n_slots:
                     b.reload()
-            self._plan = self._make_plan()
-        taken, published = self.totals()
-        pubs, subs = self._plan
-        sent: dict[str, int] = {}
-        for topic, where in pubs.items():
-            sent[topic] = sum(int(published[i][k] - self._base[i][k]) for i, k in where)
+            self._make_plan()
+        taken = self._snapshot()
+        published = self._snapshot()
+        sent = np.bincount(self._pub_t, weights=published[self._pub_flat] - self._base[self._pub_flat],
+                           minlength=len(self._topics))
+        has_pub = self._has_node_pub.copy()
         for topic, n in self.own_pub.items():
-            sent[topic] = sent.get(topic, 0) + n - self._own_pub_base.get(topic, 0)
-        for i, topic, k in subs:
-            due = sent.get(topic)
-            if due is None:
-                continue
-            done = int(taken[i][k] - self._base[i][k])
-            if done < due:
-                return self.boards[i].fqn, topic, done, due
+            k = self._tix[topic]
+            sent[k] += n - self._own_pub_base.get(topic, 0)
+            has_pub[k] = True
+        done = taken[self._sub_flat] - self._base[self._sub_flat]
+        due = sent[self._sub_t]
+        lag = np.flatnonzero(has_pub[self._sub_t] & (done < due))
+        if lag.size:
+            j = int(lag[0])
+            return (self.boards[self._sub_node[j]].fqn, self._topics[self._sub_t[j]], int(done[j]), int(due[j]))
         for topic, n in self.own_take.items():
-            due = sent.get(topic)
-            if due is not None and n - self._own_take_base.get(topic, 0) < due:
-                return "sim_world", topic, n - self._own_take_base.get(topic, 0), due
+            k = self._tix.get(topic)
+            if k is None or not has_pub[k]:
+                continue
+            got = n - self._own_take_base.get(topic, 0)
+            if got < sent[k]:
+                return "sim_world", topic, got, int(sent[k])
         return None
 
     def taken_total(self, topic: str) -> dict[str, int]:

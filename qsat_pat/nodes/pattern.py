@@ -296,7 +296,8 @@ class QsatPatNode(LifecycleNode):
     # timer re-made on a parameter change) are recorded and released by the pattern on
     # cleanup/shutdown/destruction, so nodes need no teardown bookkeeping of their own.
     # In a lockstep simulation (qsat_pat.nodes.lockstep) publishers and subscriptions are
-    # also counted and timers are fired by the counted /clock callback.
+    # also counted, the node's time comes from sim_world's shared word before each callback,
+    # and timers run on the turns sim_world gives the node.
     def create_subscription(self, msg_type, topic: str, callback, qos_profile, **kwargs: Any):
         board = getattr(self, "_lockstep", None)
         if board is not None:
@@ -306,9 +307,10 @@ class QsatPatNode(LifecycleNode):
 
             def callback(msg, _inner=inner, _idx=idx, _board=board):
                 try:
+                    self._lockstep_sync_time()
                     _inner(msg)
                 finally:  # finished (its own publications are counted already)
-                    _board.bump(_idx)
+                    _board.finished(_idx)
         return self._record_setup_handle(super().create_subscription(msg_type, topic, callback, qos_profile,
                                                                      **kwargs))
 
@@ -340,6 +342,7 @@ class QsatPatNode(LifecycleNode):
         if getattr(self, "_lockstep", None) is not None:
             timer = LockstepTimer(timer_period_sec, callback)
             self._lockstep_timers.append(timer)
+            self._lockstep_publish_due()  # due at the next turn
             return self._record_setup_handle(timer)
         return self._record_setup_handle(super().create_timer(timer_period_sec, callback, *args, **kwargs))
 
@@ -348,6 +351,7 @@ class QsatPatNode(LifecycleNode):
             timer.cancel()
             if timer in self._lockstep_timers:
                 self._lockstep_timers.remove(timer)
+                self._lockstep_publish_due()
                 return True
             return False
         return super().destroy_timer(timer)
@@ -365,14 +369,19 @@ class QsatPatNode(LifecycleNode):
         if source._clock_sub is not None:
             self.destroy_subscription(source._clock_sub)
             source._clock_sub = None
+        self._lockstep_ns: int | None = None
         reliable = QoSProfile(depth=MIN_DEPTH, reliability=ReliabilityPolicy.RELIABLE)
-        self.create_subscription(Clock, "/clock", self._on_lockstep_clock, reliable)
         self.create_subscription(String, TIMERS_TOPIC, self._on_lockstep_timers, reliable)
-
-    def _on_lockstep_clock(self, msg) -> None:
-        """Set the node's time (timers wait for their own turn: :meth:`_on_lockstep_timers`)."""
-        self._time_source.clock_callback(msg)
         self._lockstep_publish_due()
+
+    def _lockstep_sync_time(self) -> None:
+        """Take simulated time from sim_world's shared word (before every counted callback)."""
+        ns = self._lockstep.sim_time_ns()
+        if ns is not None and ns != self._lockstep_ns:
+            self._lockstep_ns = ns
+            msg = Clock()
+            msg.clock.sec, msg.clock.nanosec = divmod(ns, 1_000_000_000)
+            self._time_source.clock_callback(msg)
 
     def _on_lockstep_timers(self, msg) -> None:
         """``sim_world`` gives this node its turn: run the timers that are due (creation order)."""

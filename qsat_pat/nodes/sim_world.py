@@ -120,6 +120,9 @@ CAMERA_NODES = {
 }
 #: Cameras whose software runs as nodes in the ``sim`` deployment.
 REMOTE_CAMERAS = ("ogs_coarse", "ogs_fine", "space")
+#: Longest sleep between two looks at the lockstep counters while nodes work (a node's
+#: finished callback wakes sim_world at once through the FIFO) [s].
+SETTLE_WAKE_TIMEOUT_S = 0.005
 #: Lifecycle nodes the lockstep waits for (must be active before time starts).
 LOCKSTEP_NODES = get_deployment("sim").lockstep
 
@@ -369,6 +372,7 @@ class RosLink(SoftwareLink):
         deadline = t_wait + self.answer_timeout_s
         self.stats["quiescence_waits"] += 1
         while True:
+            self.monitor.drain()
             lag = self.monitor.imbalance()
             if lag is None:
                 break
@@ -377,8 +381,10 @@ class RosLink(SoftwareLink):
                 self.last_imbalance = lag
                 self.monitor.rebase()
                 break
-            # our own answers are taken by spinning; the nodes' work by waiting a little
-            self.executor.spin_once(timeout_sec=0.001 if lag[0] == "sim_world" else 0.0002)
+            if lag[0] == "sim_world":  # our own answers: taken by spinning
+                self.executor.spin_once(timeout_sec=0.001)
+            else:  # the nodes' work: sleep until a node finishes a callback (no polling)
+                self.monitor.wait(SETTLE_WAKE_TIMEOUT_S)
         self.stats["wait_wall_s"] += time.monotonic() - t_wait
 
     # -- callbacks -------------------------------------------------------------------------
@@ -508,10 +514,12 @@ class RosLink(SoftwareLink):
     def begin_step(self, k: int, t_s: float) -> None:
         self.now_ns = self.t0_ns + int(round(t_s * 1e9))
         self._clock_msg.clock = ns_to_stamp(self.now_ns)
-        self._publish(self.clock_pub, self._clock_msg)
-        if self.monitor is not None:  # every node's time, then its timers' output, before the step
-            self._settle()
+        if self.monitor is not None:  # the lockstep nodes' time, then their timers' turns
+            self.monitor.set_time_ns(self.now_ns)
+            self._publish(self.clock_pub, self._clock_msg)  # the other nodes (recorder, link)
             self.fire_timers()
+        else:
+            self._publish(self.clock_pub, self._clock_msg)
 
     def fire_timers(self) -> None:
         """Give each node with a timer due its turn (name order), waiting for quiet after each."""
@@ -676,8 +684,8 @@ def wait_for_quiet(link: RosLink, monitor: QuiescenceMonitor, quiet_s: float = 0
 def start_strict_lockstep(link: RosLink, monitor: QuiescenceMonitor, timeout_s: float = 30.0, check=None) -> None:
     """Start-up of the strict lockstep (:mod:`qsat_pat.nodes.lockstep`).
 
-    Every node connected (DDS discovery) before the first clock; the start time given until
-    every node has it; quiet is the counters' baseline; then the nodes' timers run at the
+    Every node connected (DDS discovery) before the start time is set; quiet is the
+    counters' baseline; then the nodes' timers run at the
     start time (the ephemeris node publishes the start geometry), and every subscriber of
     ``/ogs/ephemeris`` must hold it -- the PAT managers never start without the ephemeris.
 
@@ -689,13 +697,8 @@ def start_strict_lockstep(link: RosLink, monitor: QuiescenceMonitor, timeout_s: 
     """
     monitor.attach(timeout_s=timeout_s, check=check)
     wait_for_graph(link, monitor, timeout_s=timeout_s)
-    deadline = time.monotonic() + timeout_s
-    while not all(n >= 1 for n in monitor.taken_total("/clock").values()):
-        if time.monotonic() > deadline:
-            raise SimulationError(f"lockstep nodes without the start time after {timeout_s:.0f} s: "
-                                  f"{monitor.taken_total('/clock')}")
-        link.begin_step(0, 0.0)
-        link.executor.spin_once(timeout_sec=0.05)
+    monitor.set_time_ns(link.t0_ns)
+    link.begin_step(0, 0.0)  # /clock for the nodes outside the lockstep
     wait_for_quiet(link, monitor, timeout_s=timeout_s)
     link.use_monitor(monitor)
     link.fire_timers()
@@ -747,6 +750,7 @@ def run_lockstep(scenario: Scenario, *, seed: int | None = None, duration_s: flo
     node = rclpy.create_node("sim_world", context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
+    link = None
     try:
         sc = ros_mode_scenario(scenario)
         t0 = _start_unix_s(sc, start_offset_s)
@@ -765,6 +769,8 @@ def run_lockstep(scenario: Scenario, *, seed: int | None = None, duration_s: flo
         record.lockstep = dict(link.stats)
         return record
     finally:
+        if link is not None and link.monitor is not None:
+            link.monitor.close()
         executor.remove_node(node)
         node.destroy_node()
         executor.shutdown()
