@@ -161,6 +161,9 @@ SIM_LOCKSTEP_NODES: tuple[NodeSpec, ...] = (
     NodeSpec(COARSE_IMAGING.executable, COARSE_IMAGING.name, OGS_NS,
              (*COARSE_IMAGING.parameters, "sim_beacon_imaging.yaml"), COARSE_IMAGING.remappings),
     NodeSpec("beacon_imaging", "beacon_imaging", OGS_NS, ("beacon_imaging.yaml", "sim_beacon_imaging.yaml")),
+    # the fine line-of-sight predictor (its estimates feed qkd_monitor and the bag)
+    NodeSpec("track_predictor", "track_predictor", OGS_NS, ("track_predictor.yaml",),
+             remappings=(("actuator_state", "fsm_state"),)),
     NodeSpec("fsm_controller", "fsm_controller", OGS_NS, ("fsm_controller.yaml",)),
     NodeSpec("ephemeris", "ephemeris", OGS_NS, ("ephemeris.yaml",)),
     COARSE_TRACK,
@@ -169,6 +172,8 @@ SIM_LOCKSTEP_NODES: tuple[NodeSpec, ...] = (
              remappings=(("fine_centroid", "beacon_centroid"),)),
     NodeSpec("beacon_imaging", "beacon_imaging", SPACE_NS,
              ("beacon_imaging.yaml", "space_beacon_imaging.yaml", "sim_beacon_imaging.yaml")),
+    NodeSpec("track_predictor", "track_predictor", SPACE_NS, ("track_predictor.yaml", "space_track_predictor.yaml"),
+             remappings=(("actuator_state", "fsm_state"),)),
     NodeSpec("fsm_controller", "fsm_controller", SPACE_NS, ("fsm_controller.yaml", "space_fsm_controller.yaml"),
              remappings=(("ephemeris", "ogs_ephemeris"),)),
     # one camera is the satellite's coarse and fine sensor; its body is the coarse stage

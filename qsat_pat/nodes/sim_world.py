@@ -229,7 +229,18 @@ def node_parameters(scenario: Scenario, config: DirectConfig | None = None) -> d
             if k in PatManagerConfig.__dataclass_fields__}
     spat.update(at_target_tolerance_rad=cfg.at_target_rad, coarse_rad_per_px=scam.pixel_ifov_rad,
                 coarse_setpoint_x_px=sgeom.boresight_x_px - sx0, coarse_setpoint_y_px=sgeom.boresight_y_px - sy0)
-    return {"/ogs/coarse_imaging": coarse, "/ogs/beacon_imaging": img, "/ogs/fsm_controller": fsm,
+    # the line-of-sight predictors of both terminals: the direct mode's tracker on each fine
+    # camera, line of sight = FSM (fsm_state) + camera residual in the FSM's axes
+    def predictor(geometry, frame_id):
+        p = {**tracker_config().as_dict(), **geometry.as_dict()}
+        p = {k: v for k, v in p.items() if k in TrackPredictorConfig.__dataclass_fields__}
+        p.update(use_actuator=True, max_actuator_age_s=0.05, frame_id=frame_id,
+                 measurement_floor_rad=cfg.los_noise_floor_rad)
+        return p
+
+    return {"/ogs/track_predictor": predictor(geom, "ogs_fsm"),
+            "/space/track_predictor": predictor(sgeom, "space_fsm"),
+            "/ogs/coarse_imaging": coarse, "/ogs/beacon_imaging": img, "/ogs/fsm_controller": fsm,
             "/ogs/ephemeris": eph, "/ogs/coarse_track": track, "/ogs/gimbal_controller": gimbal,
             "/ogs/pat_manager": pat, "/space/beacon_imaging": simg, "/space/fsm_controller": sfsm,
             "/space/pat_manager": spat}
@@ -586,7 +597,9 @@ class RosLink(SoftwareLink):
             f"{s['estimates_missing']} coarse frames without a track "
             f"estimate (tentative or lost track); {s['stale_clock_answers']} answers stamped before the "
             "step's clock (wall time spent waiting: the record's lockstep statistics)",
-        ]
+        ] + ([f"lockstep: last group not quiet in time: {self.last_imbalance[0]} had finished "
+              f"{self.last_imbalance[2]} of {self.last_imbalance[3]} messages on {self.last_imbalance[1]}"]
+             if self.last_imbalance else [])
 
 
 def wait_for_nodes(node, executor, names=LOCKSTEP_NODES, timeout_s: float = 60.0, check=None) -> None:
