@@ -745,7 +745,7 @@ def wait_for_ephemeris(link: RosLink, timeout_s: float = 30.0) -> None:
 def run_lockstep(scenario: Scenario, *, seed: int | None = None, duration_s: float | None = None,
                  start_offset_s: float = 0.0, progress=None, config: DirectConfig | None = None,
                  answer_timeout_s: float = 5.0, startup_timeout_s: float = 60.0, context=None, check=None,
-                 lockstep_directory: Path | None = None):
+                 lockstep_directory: Path | None = None, log=None):
     """Run the simulator as node ``/sim_world`` against nodes already started; returns the SimRecord.
 
     ``lockstep_directory`` (default: :data:`qsat_pat.nodes.lockstep.LOCKSTEP_DIR_ENV`) holds
@@ -771,12 +771,21 @@ def run_lockstep(scenario: Scenario, *, seed: int | None = None, duration_s: flo
         directory = lockstep_dir() if lockstep_directory is None else Path(lockstep_directory)
         if directory is None:
             link.begin_step(0, 0.0)  # nodes on sim time see the start time before they are asked
+        t_start = time.monotonic()
+
+        def phase(what: str) -> None:
+            if log is not None:
+                log(f"[sim_world] {what} ({time.monotonic() - t_start:.1f} s)")
+
         wait_for_nodes(node, executor, timeout_s=startup_timeout_s, check=check)
+        phase("lockstep nodes active")
         wait_for_matches(link, timeout_s=startup_timeout_s)
+        phase("frames and answers connected")
         if directory is None:
             wait_for_ephemeris(link, timeout_s=startup_timeout_s)
         else:
             start_strict_lockstep(link, QuiescenceMonitor(directory, LOCKSTEP_NODES), startup_timeout_s, check)
+        phase("strict lockstep started" if directory is not None else "start ephemeris everywhere")
         record = run_direct(sc, seed=seed, duration_s=duration_s, progress=progress,
                             config=ros_mode_config(config), start_offset_s=start_offset_s, link=link)
         record.lockstep = dict(link.stats)
@@ -923,15 +932,21 @@ def main(args=None) -> int:
         scenario = load_scenario(cfg.scenario)
         ex = SingleThreadedExecutor(context=context)
         ex.add_node(probe)
+        t_start = time.monotonic()
         wait_for_nodes(probe, ex)
+        print(f"sim_world: {len(LOCKSTEP_NODES)} lockstep nodes active after {time.monotonic() - t_start:.1f} s",
+              flush=True)
         push_parameters(probe, ex, node_parameters(scenario))
+        print(f"sim_world: scenario {scenario.name!r} parameters set after {time.monotonic() - t_start:.1f} s",
+              flush=True)
         ex.remove_node(probe)
         probe.destroy_node()
         from qsat_pat.commands.sim import ProgressBar
 
         record = run_lockstep(scenario, seed=None if cfg.seed < 0 else cfg.seed, duration_s=cfg.duration_s or None,
                               start_offset_s=cfg.start_offset_s, answer_timeout_s=cfg.answer_timeout_s,
-                              context=context, progress=ProgressBar(f"sim_world {scenario.name}", stream=sys.stdout))
+                              context=context, log=lambda m: print(m, flush=True),
+                              progress=ProgressBar(f"sim_world {scenario.name}", stream=sys.stdout))
         out_dir = Path(cfg.out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "report.json").write_text(json.dumps(build_report(record), indent=2, allow_nan=False) + "\n")
