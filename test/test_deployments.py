@@ -161,6 +161,14 @@ def test_launch_file_nodes_match_the_table(path, monkeypatch):
         assert all(Path(f).is_file() for f in files)
         assert ({"use_sim_time": True} in kwargs["parameters"]) == deployment.use_sim_time
         assert kwargs["remappings"] == list(spec.remappings)
+        # the strict lockstep (sim): sim_world and its lockstep nodes share one counter directory
+        env = kwargs.get("additional_env") or {}
+        if deployment.lockstep and (spec.fqn in deployment.lockstep or spec.executable == "sim_world"):
+            assert Path(env["QSAT_PAT_LOCKSTEP_DIR"]).is_dir()
+        else:
+            assert "QSAT_PAT_LOCKSTEP_DIR" not in env
+    dirs = {(k.get("additional_env") or {}).get("QSAT_PAT_LOCKSTEP_DIR") for k in made} - {None}
+    assert len(dirs) == (1 if deployment.lockstep else 0)
 
 
 # --- package.xml declares what the code imports -------------------------------------------

@@ -160,3 +160,16 @@ def test_a_node_in_lockstep_counts_and_runs_its_timers_only_on_its_turn(rclpy_co
         ex.shutdown()
         client.destroy_node()
         node.destroy_node()
+
+
+def test_every_lockstep_node_of_the_sim_deployment_gets_the_scenario_parameters():
+    """The sim deployment's lockstep list is the table sim_world waits for, and each of those
+    nodes is given the scenario's parameters (a node added without them would fly defaults)."""
+    from qsat_pat.deployments import get_deployment
+    from qsat_pat.nodes.sim_world import LOCKSTEP_NODES, node_parameters
+    from qsat_pat.sim.scenario import load_scenario
+
+    dep = get_deployment("sim")
+    assert set(dep.lockstep) == set(LOCKSTEP_NODES)
+    assert set(dep.lockstep) <= {s.fqn for s in dep.nodes}
+    assert set(node_parameters(load_scenario("nominal"))) == set(LOCKSTEP_NODES)
