@@ -137,7 +137,8 @@ SPACE_NODES: tuple[NodeSpec, ...] = (
     NodeSpec("track_predictor", "track_predictor", SPACE_NS, ("track_predictor.yaml", "space_track_predictor.yaml"),
              remappings=(("actuator_state", "fsm_state"),)),
     # coarse stage: the spacecraft body (ADCS attitude targets in LVLH, seed 001 §3)
-    NodeSpec("adcs_pointing", "adcs_pointing", SPACE_NS, ("adcs_pointing.yaml", "space_adcs_pointing.yaml")),
+    NodeSpec("adcs_pointing", "adcs_pointing", SPACE_NS, ("adcs_pointing.yaml", "space_adcs_pointing.yaml"),
+             remappings=(("beacon_track", "track_estimate"),)),
     # fine stage: FSM on the uplink-beacon camera; point-ahead from adcs_pointing's
     # station geometry (fine set-point only, seed 004 §2.3)
     NodeSpec("fsm_controller", "fsm_controller", SPACE_NS,

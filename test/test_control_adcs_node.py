@@ -203,3 +203,75 @@ def test_adcs_pointing_follows_body_commands_rejects_bad_ones_and_holds(rclpy_co
         ex.shutdown()
         client.destroy_node()
         node.destroy_node()
+
+
+def test_adcs_pointing_closes_the_coarse_loop_on_the_tracked_beacon(rclpy_context):
+    """With track_enabled, a fresh beacon track (body tangent frame) moves the body target onto
+    the tracked beacon; a coasting track, or one far from the predicted station, does not."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from qsat_pat.core.control import body_target_from_states
+    from qsat_pat.core.safety import angular_separation_rad
+    from qsat_pat.msg import AdcsState, PointingCommand, TrackEstimate
+    from qsat_pat.nodes.adcs_pointing import AdcsPointingNode
+    from qsat_pat.nodes.convert import s_to_stamp
+    from qsat_pat.nodes.pattern import Qos
+
+    tle, lat, lon = _tle_over_station_now()
+    node = AdcsPointingNode(
+        context=rclpy_context, cli_args=["--ros-args", "-r", "__ns:=/adcs_track_test"],
+        parameter_overrides=[Parameter("tle_line1", value=tle.line1), Parameter("tle_line2", value=tle.line2),
+                             Parameter("site_lat_deg", value=lat), Parameter("site_lon_deg", value=lon),
+                             Parameter("site_alt_m", value=0.0), Parameter("rate_hz", value=20.0),
+                             Parameter("sun_source", value="fixed"), Parameter("sun_az_rad", value=math.pi),
+                             Parameter("sun_el_rad", value=0.0), Parameter("point_ahead_enabled", value=False),
+                             Parameter("track_enabled", value=True)])
+    client = rclpy.create_node("adcs_track_client", namespace="/adcs_track_test", context=rclpy_context)
+    adcs_pub = client.create_publisher(AdcsState, "adcs_state", Qos.STREAM)
+    track_pub = client.create_publisher(TrackEstimate, "beacon_track", Qos.STREAM)
+    targets: list[PointingCommand] = []
+    client.create_subscription(PointingCommand, "body_target", targets.append, Qos.COMMAND)
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(node)
+    ex.add_node(client)
+    los = (1.0e-3, -0.5e-3)
+
+    def geometric():
+        now = node.now_s()
+        return now, body_target_from_states(*node._orbit(now)[:4], point_ahead=False)
+
+    def feed(los_xy, coasting=False):
+        """Body on the predicted station; the beacon tracked at los_xy from the boresight."""
+        now, g = geometric()
+        adcs_pub.publish(_attitude_msg(tle, g.az_rad, g.el_rad, now, node))
+        m = TrackEstimate(model="cv", coasting=coasting)
+        m.header.stamp = s_to_stamp(now)
+        m.header.frame_id = "space_fsm"
+        m.los_x_rad, m.los_y_rad = los_xy
+        track_pub.publish(m)
+
+    def off_station():
+        _, g = geometric()
+        t = targets[-1]
+        return float(angular_separation_rad(t.axis1_rad, t.axis2_rad, g.az_rad, g.el_rad))
+
+    try:
+        assert node.autostart()
+        assert spin_until(ex, lambda: len(targets) > 2)
+        assert "tle geometry" in targets[-1].reason
+        # a fresh track: the target is the tracked beacon, |los| from the predicted station
+        assert spin_until(ex, lambda: feed(los) or ("beacon track" in targets[-1].reason
+                                                    and abs(off_station() - math.hypot(*los)) < 0.2e-3))
+        assert node.counters["tracked_targets"] > 0
+        # coasting (no measurement): back to the prediction
+        assert spin_until(ex, lambda: feed(los, coasting=True) or ("tle geometry" in targets[-1].reason
+                                                                   and off_station() < 0.2e-3))
+        # a track 10 mrad from the predicted station (a false lock): refused and counted
+        assert spin_until(ex, lambda: feed((10e-3, 0.0)) or (node.counters["rejected_track_too_far"] > 0
+                                                             and "tle geometry" in targets[-1].reason))
+    finally:
+        ex.shutdown()
+        client.destroy_node()
+        node.destroy_node()

@@ -203,3 +203,26 @@ def test_controller_follows_holds_parks_and_rejects_other_stages():
         PointingCommand(3.0, Stage.BODY, Mode.POSITION, math.nan, 0.2)
     with pytest.raises(ControlError, match="outside"):
         ctl.request(PointingCommand(3.0, Stage.BODY, Mode.POSITION, 0.1, 2.0), 3.0)
+
+
+def test_tracked_direction_inverts_the_body_tangent_coordinates():
+    """A direction seen at tangent (x, y) on the terminal camera, turned back to inertial with
+    the attitude, is that direction (the satellite's coarse loop on the tracked beacon)."""
+    from transforms3d.euler import euler2quat
+    from transforms3d.quaternions import quat2mat
+
+    from qsat_pat.core.control import body_tangent_axes, tracked_direction
+
+    axes = body_tangent_axes((0.0, 0.0, 1.0))
+    np.testing.assert_allclose(axes, np.eye(3), atol=1e-15)
+    tilted = body_tangent_axes((1.0, 0.0, 0.0))
+    np.testing.assert_allclose(tilted @ tilted.T, np.eye(3), atol=1e-12)
+    q = euler2quat(0.3, -1.1, 2.0)
+    rot = quat2mat(q)  # body -> inertial
+    for xy in ((0.0, 0.0), (2e-3, -1e-3), (0.05, 0.02)):
+        d_body = np.array([xy[0], xy[1], 1.0]) / math.hypot(1.0, *xy)
+        np.testing.assert_allclose(tracked_direction(q, xy), rot @ d_body, atol=1e-12)
+    with pytest.raises(ControlError):
+        tracked_direction((1.0, 0.0, 0.0, 0.0), (math.nan, 0.0))
+    with pytest.raises(ControlError):
+        tracked_direction((2.0, 0.0, 0.0, 0.0), (0.0, 0.0))

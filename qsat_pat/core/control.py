@@ -1246,6 +1246,59 @@ def lvlh_direction(az_rad: float, el_rad: float, r_m, v_mps) -> np.ndarray:
     return lvlh_axes(r_m, v_mps).T @ ul
 
 
+def body_tangent_axes(boresight_body=BORESIGHT_BODY) -> np.ndarray:
+    """Rows (x, y, b) of the body tangent frame about the terminal boresight ``b``.
+
+    ``x`` is body +x made perpendicular to ``b`` (body +y if ``b`` is along +x), ``y = b x x``;
+    for the default boresight +z these are the body axes.  A line of sight measured on the
+    terminal camera (through its FSM, :class:`~qsat_pat.core.estimation.LosTracker`
+    composing FSM angle + camera residual) has tangent coordinates ``(x, y)`` in this frame:
+    its direction is ``x_t x + y_t y + b`` normalised.
+    """
+    b = np.asarray(boresight_body, dtype=float).reshape(3)
+    nb = float(np.linalg.norm(b))
+    if not (np.all(np.isfinite(b)) and nb > 0):
+        raise ControlError(f"boresight {b.tolist()} must be finite and non-zero")
+    b = b / nb
+    ref = np.array([1.0, 0.0, 0.0]) if abs(b[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    x = ref - float(ref @ b) * b
+    x /= np.linalg.norm(x)
+    return np.vstack([x, np.cross(b, x), b])
+
+
+def tracked_direction(quaternion_wxyz, los_xy_rad, boresight_body=BORESIGHT_BODY) -> np.ndarray:
+    """Inertial unit direction (3,) of a line of sight measured in the body tangent frame.
+
+    Turns the space terminal's tracked beacon (tangent coordinates about the boresight,
+    :func:`body_tangent_axes`) into the inertial direction with the ADCS attitude, so the
+    body can be pointed at the tracked beacon instead of the orbit-predicted station: the
+    coarse loop of the satellite (seed 001 §3: the FSM's range is a few mrad, the TLE error
+    of the predicted direction ~1-2 mrad; seed 003 §3: coarse body pointing, then fine).
+
+    Parameters
+    ----------
+    quaternion_wxyz : array_like (4,)
+        Rotation body -> inertial (w, x, y, z), unit within 1e-3.
+    los_xy_rad : array_like (2,)
+        Tangent coordinates of the line of sight [rad].
+
+    Raises
+    ------
+    ControlError
+        Non-finite or non-unit quaternion, non-finite line of sight.
+    """
+    from transforms3d.quaternions import quat2mat
+
+    q = np.asarray(quaternion_wxyz, dtype=float).reshape(-1)
+    if q.shape != (4,) or not np.all(np.isfinite(q)) or abs(float(np.linalg.norm(q)) - 1.0) > 1e-3:
+        raise ControlError(f"attitude quaternion {q.tolist()} must be 4 finite numbers of norm 1")
+    xy = _finite_vec2("los_xy_rad", los_xy_rad)
+    axes = body_tangent_axes(boresight_body)
+    d_body = xy[0] * axes[0] + xy[1] * axes[1] + axes[2]
+    d = quat2mat(q / np.linalg.norm(q)) @ d_body
+    return d / np.linalg.norm(d)
+
+
 @dataclass(frozen=True)
 class BodyTarget:
     """Where the spacecraft boresight must point to see (and illuminate) the ground station.

@@ -6,7 +6,10 @@ Inputs
     (``qsat_pat/PointingCommand``, STAGE_BODY) from ``pat_manager`` or an operator: a
     fresh one overrides the computed target (MODE_POSITION/RATE: that target, MODE_HOLD,
     MODE_PARK); ``tle`` (``std_msgs/String``): the satellite's own elements (as the
-    ``ephemeris`` node takes them), also settable as parameters.
+    ``ephemeris`` node takes them), also settable as parameters; ``beacon_track``
+    (``qsat_pat/TrackEstimate``, with ``track_enabled``): the tracked uplink beacon in the
+    body tangent frame about the boresight (the space ``track_predictor``: FSM angle +
+    camera residual, x/y along body +x/+y for a +z boresight).
 Outputs
     ``body_target`` (``qsat_pat/PointingCommand``, STAGE_BODY) at ``rate_hz``: the
     attitude target for the ADCS, boresight angles in the LVLH frame of
@@ -24,7 +27,15 @@ Outputs
 Geometry (``target_source = "tle"``): every tick the node propagates its own TLE (SGP4,
 TEME) and the ground station, and targets the station while the station sees the
 satellite above ``min_el_deg`` (:func:`~qsat_pat.core.control.body_target_from_states`,
-with the downlink point-ahead when ``point_ahead_enabled``); out of the pass it parks
+with the downlink point-ahead when ``point_ahead_enabled``); with ``track_enabled`` and a
+fresh, non-coasting beacon track (``track_timeout_s``) the target is the tracked beacon
+instead -- turned to inertial with the last attitude
+(:func:`~qsat_pat.core.control.tracked_direction`), plus the transmit offset (the full
+point-ahead with ``point_ahead_enabled``; half of it, i.e. the geometric line of sight,
+without), rates from the orbit geometry: the satellite's coarse loop, which keeps the
+beacon inside the FSM's few-mrad range despite a ~1-2 mrad TLE error (seed 001 §3, seed
+003 §3).  A track more than ``track_max_offset_rad`` from the predicted direction is
+refused and counted (a false lock must not slew the body away); out of the pass it parks
 (``park_az_rad``/``park_el_rad``, default nadir).  With ``target_source = "command"``
 only ``body_command`` sets targets.  When a fine loop closes on the uplink beacon (the
 ``space`` deployment) set ``point_ahead_enabled`` false: the fine loop would undo a body
@@ -62,6 +73,7 @@ from qsat_pat.core.control import (
     body_target_from_states,
     boresight_from_attitude,
     lvlh_az_el,
+    tracked_direction,
 )
 from qsat_pat.core.control import PointingCommand as CorePointingCommand
 from qsat_pat.core.ephemeris import (
@@ -76,7 +88,7 @@ from qsat_pat.core.errors import ConfigError, ControlError, QsatPatError
 from qsat_pat.core.params import param
 from qsat_pat.core.safety import angular_separation_rad
 from qsat_pat.core.sun import sun_position_teme_m
-from qsat_pat.msg import ActuatorState, AdcsState, EphemerisState, PointingCommand
+from qsat_pat.msg import ActuatorState, AdcsState, EphemerisState, PointingCommand, TrackEstimate
 from qsat_pat.nodes.convert import actuator_state_to_msg, pointing_command_to_msg, s_to_stamp, stamp_to_s
 from qsat_pat.nodes.pattern import Qos, QsatPatNode, make_main
 
@@ -113,6 +125,12 @@ class AdcsPointingConfig(BodyPointingConfig):
                               max_value=1.5708)
     boresight_body: tuple = param((0.0, 0.0, 1.0), "terminal boresight in body axes (body +z as the simulator)",
                                   min_value=-1.0, max_value=1.0)
+    track_enabled: bool = param(False, "target the tracked beacon (beacon_track) while its track is fresh "
+                                "(the satellite's coarse loop)")
+    track_timeout_s: float = param(0.3, "a beacon track older than this is not used", unit="s", min_value=0.001,
+                                   max_value=60.0)
+    track_max_offset_rad: float = param(5e-3, "refuse a tracked beacon further than this from the predicted "
+                                        "direction", unit="rad", min_value=1e-6, max_value=0.5)
 
     def check(self) -> None:
         b = np.asarray(self.boresight_body, dtype=float)
@@ -146,7 +164,9 @@ class AdcsPointingNode(QsatPatNode):
             self.create_subscription(AdcsState, "adcs_state", self.on_adcs, Qos.STREAM),
             self.create_subscription(PointingCommand, "body_command", self.on_body_command, Qos.COMMAND),
             self.create_subscription(String, "tle", self.on_tle, Qos.STATE),
+            self.create_subscription(TrackEstimate, "beacon_track", self.on_track, Qos.STREAM),
         ]
+        self.track: TrackEstimate | None = None
         self.timer = self.create_timer(1.0 / self.config.rate_hz, self.on_timer)
 
     def _build(self, cfg: AdcsPointingConfig) -> None:
@@ -242,6 +262,44 @@ class AdcsPointingNode(QsatPatNode):
             self.reject("bad_adcs_state", str(exc))
             self.readback = None
 
+    def on_track(self, msg: TrackEstimate) -> None:
+        if not self.active:
+            return
+        vals = (msg.los_x_rad, msg.los_y_rad, msg.los_x_rate_radps, msg.los_y_rate_radps)
+        if not all(math.isfinite(v) for v in vals):
+            self.reject("bad_track", f"non-finite beacon track {vals}")
+            return
+        self.track = msg
+
+    def _tracked_target(self, now: float, orbit, tgt) -> tuple[float, float] | None:
+        """LVLH target angles on the tracked beacon (module docstring), or None (not usable)."""
+        c, m = self.config, self.track
+        if not c.track_enabled or m is None or m.coasting or self.adcs is None:
+            return None
+        age = now - stamp_to_s(m.header.stamp)
+        if not (-c.track_timeout_s <= age <= c.track_timeout_s) or now - self.adcs_t > c.adcs_timeout_s:
+            return None
+        a = self.adcs.attitude
+        los = (m.los_x_rad + m.los_x_rate_radps * age, m.los_y_rad + m.los_y_rate_radps * age)
+        try:
+            d = tracked_direction((a.w, a.x, a.y, a.z), los, self.boresight)
+            az, el, _, _ = lvlh_az_el(d, orbit[0], orbit[1])
+        except ControlError as exc:
+            self.reject("bad_track", str(exc))
+            return None
+        # the beacon appears half the point-ahead behind the geometric line of sight
+        off_az, off_el = tgt.transmit_offset_az_rad, tgt.transmit_offset_el_rad
+        geo_az, geo_el = tgt.az_rad, tgt.el_rad
+        if c.point_ahead_enabled:
+            geo_az, geo_el = geo_az - off_az, geo_el - off_el
+        miss = float(angular_separation_rad(az + off_az, el + off_el, geo_az, geo_el))
+        if miss > c.track_max_offset_rad:
+            self.reject("track_too_far", f"beacon track {miss * 1e3:.2f} mrad from the predicted station "
+                        f"(> track_max_offset_rad {c.track_max_offset_rad * 1e3:.2f}): refused")
+            return None
+        k = 2.0 if c.point_ahead_enabled else 1.0
+        return az + k * off_az, el + k * off_el
+
     def on_body_command(self, msg: PointingCommand) -> None:
         if not self.active:
             return
@@ -286,9 +344,13 @@ class AdcsPointingNode(QsatPatNode):
             self.eph_pub.publish(self._ogs_ephemeris(now, orbit, tgt, sun))
         if c.target_source == "tle" and tgt is not None and not external_fresh:
             if orbit[4]:
+                tracked = self._tracked_target(now, orbit, tgt)
+                az, el, why = (*tracked, "beacon track") if tracked else (tgt.az_rad, tgt.el_rad, "tle geometry")
+                if tracked:
+                    self.count("tracked_targets")
                 self.controller.request(CorePointingCommand(
-                    now, Stage.BODY, Mode.POSITION, tgt.az_rad, tgt.el_rad, tgt.az_rate_radps,
-                    tgt.el_rate_radps, "station in view: tle geometry"), now)
+                    now, Stage.BODY, Mode.POSITION, az, el, tgt.az_rate_radps, tgt.el_rate_radps,
+                    f"station in view: {why}"), now)
             else:
                 self.controller.request(CorePointingCommand(now, Stage.BODY, Mode.PARK,
                                                             reason="station below the mask: park"), now)
