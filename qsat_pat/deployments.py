@@ -140,10 +140,10 @@ SPACE_NODES: tuple[NodeSpec, ...] = (
     NodeSpec("adcs_pointing", "adcs_pointing", SPACE_NS, ("adcs_pointing.yaml", "space_adcs_pointing.yaml"),
              remappings=(("beacon_track", "track_estimate"),)),
     # fine stage: FSM on the uplink-beacon camera; point-ahead from adcs_pointing's
-    # station geometry (fine set-point only, seed 004 §2.3)
+    # station geometry in the FSM's (body tangent) axes (fine set-point only, seed 004 §2.3)
     NodeSpec("fsm_controller", "fsm_controller", SPACE_NS,
              ("fsm_controller.yaml", "space_fsm_controller.yaml"),
-             remappings=(("ephemeris", "ogs_ephemeris"),)),
+             remappings=(("ephemeris", "fsm_ephemeris"),)),
     NodeSpec("pat_manager", "pat_manager", SPACE_NS, ("pat_manager.yaml", "space_pat_manager.yaml"),
              remappings=(("fine_centroid", "beacon_centroid"), ("ephemeris", "ogs_ephemeris"))),
 )

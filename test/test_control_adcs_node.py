@@ -216,7 +216,7 @@ def test_adcs_pointing_closes_the_coarse_loop_on_the_tracked_beacon(rclpy_contex
     from qsat_pat.core.safety import angular_separation_rad
     from qsat_pat.msg import AdcsState, PointingCommand, TrackEstimate
     from qsat_pat.nodes.adcs_pointing import AdcsPointingNode
-    from qsat_pat.nodes.convert import s_to_stamp
+    from qsat_pat.nodes.convert import s_to_stamp, stamp_to_s
     from qsat_pat.nodes.pattern import Qos
 
     tle, lat, lon = _tle_over_station_now()
@@ -238,8 +238,8 @@ def test_adcs_pointing_closes_the_coarse_loop_on_the_tracked_beacon(rclpy_contex
     ex.add_node(client)
     los = (1.0e-3, -0.5e-3)
 
-    def geometric():
-        now = node.now_s()
+    def geometric(t_s=None):
+        now = node.now_s() if t_s is None else t_s
         return now, body_target_from_states(*node._orbit(now)[:4], point_ahead=False)
 
     def feed(los_xy, coasting=False):
@@ -253,8 +253,8 @@ def test_adcs_pointing_closes_the_coarse_loop_on_the_tracked_beacon(rclpy_contex
         track_pub.publish(m)
 
     def off_station():
-        _, g = geometric()
-        t = targets[-1]
+        t = targets[-1]  # against the prediction at the target's own time (the station moves ~12 mrad/s)
+        _, g = geometric(stamp_to_s(t.header.stamp))
         return float(angular_separation_rad(t.axis1_rad, t.axis2_rad, g.az_rad, g.el_rad))
 
     try:
@@ -271,6 +271,67 @@ def test_adcs_pointing_closes_the_coarse_loop_on_the_tracked_beacon(rclpy_contex
         # a track 10 mrad from the predicted station (a false lock): refused and counted
         assert spin_until(ex, lambda: feed((10e-3, 0.0)) or (node.counters["rejected_track_too_far"] > 0
                                                              and "tle geometry" in targets[-1].reason))
+    finally:
+        ex.shutdown()
+        client.destroy_node()
+        node.destroy_node()
+
+
+def test_adcs_pointing_gives_the_fsm_the_point_ahead_in_its_own_axes(rclpy_context):
+    """fsm_ephemeris carries the point-ahead in the body tangent frame: its size is the
+    point-ahead, and rolling the body about the boresight rotates it the other way."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+    from transforms3d.quaternions import qmult
+
+    from qsat_pat.msg import AdcsState, EphemerisState, PointingCommand
+    from qsat_pat.nodes.adcs_pointing import AdcsPointingNode
+    from qsat_pat.nodes.pattern import Qos
+
+    tle, lat, lon = _tle_over_station_now()
+    node = AdcsPointingNode(
+        context=rclpy_context, cli_args=["--ros-args", "-r", "__ns:=/adcs_pa_test"],
+        parameter_overrides=[Parameter("tle_line1", value=tle.line1), Parameter("tle_line2", value=tle.line2),
+                             Parameter("site_lat_deg", value=lat), Parameter("site_lon_deg", value=lon),
+                             Parameter("site_alt_m", value=0.0), Parameter("rate_hz", value=20.0),
+                             Parameter("sun_source", value="fixed"), Parameter("sun_az_rad", value=math.pi),
+                             Parameter("sun_el_rad", value=0.0), Parameter("point_ahead_enabled", value=False)])
+    client = rclpy.create_node("adcs_pa_client", namespace="/adcs_pa_test", context=rclpy_context)
+    adcs_pub = client.create_publisher(AdcsState, "adcs_state", Qos.STREAM)
+    targets: list[PointingCommand] = []
+    fsm_ephs: list[EphemerisState] = []
+    client.create_subscription(PointingCommand, "body_target", targets.append, Qos.COMMAND)
+    client.create_subscription(EphemerisState, "fsm_ephemeris", fsm_ephs.append, Qos.STATE)
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(node)
+    ex.add_node(client)
+
+    def feed(roll_rad):
+        t = targets[-1]
+        msg = _attitude_msg(tle, t.axis1_rad, t.axis2_rad, node.now_s(), node)
+        a = msg.attitude
+        q = qmult((a.w, a.x, a.y, a.z), (math.cos(roll_rad / 2), 0.0, 0.0, math.sin(roll_rad / 2)))  # about body z
+        a.w, a.x, a.y, a.z = (float(v) for v in q)
+        adcs_pub.publish(msg)
+
+    try:
+        assert node.autostart()
+        assert spin_until(ex, lambda: len(targets) > 2)
+        assert not fsm_ephs  # no attitude yet: no FSM-frame point-ahead
+        assert spin_until(ex, lambda: feed(0.0) or len(fsm_ephs) > 3)
+        e0 = fsm_ephs[-1]
+        assert e0.header.frame_id == "body_tangent" and e0.el_rad == 0.0 and e0.visible
+        pa0 = np.array([e0.point_ahead_az_rad, e0.point_ahead_el_rad])
+        assert float(np.linalg.norm(pa0)) == pytest.approx(e0.point_ahead_rad, rel=0.02)
+        assert 20e-6 < e0.point_ahead_rad < 60e-6  # seed 004 §2.1: tens of urad in LEO
+        n = len(fsm_ephs)
+        assert spin_until(ex, lambda: feed(math.pi / 2) or len(fsm_ephs) > n + 3)
+        e1 = fsm_ephs[-1]
+        pa1 = np.array([e1.point_ahead_az_rad, e1.point_ahead_el_rad])
+        # body rolled +90 deg about z: a fixed vector's body coordinates turn by -90 deg
+        expected = np.array([pa0[1], -pa0[0]]) * (np.linalg.norm(pa1) / np.linalg.norm(pa0))
+        np.testing.assert_allclose(pa1, expected, atol=0.05 * np.linalg.norm(pa0))
     finally:
         ex.shutdown()
         client.destroy_node()

@@ -1299,6 +1299,29 @@ def tracked_direction(quaternion_wxyz, los_xy_rad, boresight_body=BORESIGHT_BODY
     return d / np.linalg.norm(d)
 
 
+def body_tangent_coords(quaternion_wxyz, u_inertial, boresight_body=BORESIGHT_BODY) -> np.ndarray:
+    """Tangent coordinates (2,) [rad] of an inertial direction about the boresight (the inverse
+    of :func:`tracked_direction`): where the terminal camera and its FSM see it.
+
+    Raises
+    ------
+    ControlError
+        Non-unit quaternion, non-finite direction, or a direction not in front of the boresight.
+    """
+    from transforms3d.quaternions import quat2mat
+
+    q = np.asarray(quaternion_wxyz, dtype=float).reshape(-1)
+    if q.shape != (4,) or not np.all(np.isfinite(q)) or abs(float(np.linalg.norm(q)) - 1.0) > 1e-3:
+        raise ControlError(f"attitude quaternion {q.tolist()} must be 4 finite numbers of norm 1")
+    u = np.asarray(u_inertial, dtype=float).reshape(3)
+    if not np.all(np.isfinite(u)):
+        raise ControlError("direction must be finite")
+    d = body_tangent_axes(boresight_body) @ (quat2mat(q / np.linalg.norm(q)).T @ u)
+    if d[2] <= 1e-9 * float(np.linalg.norm(d)):
+        raise ControlError("direction is not in front of the boresight")
+    return np.array([d[0] / d[2], d[1] / d[2]])
+
+
 @dataclass(frozen=True)
 class BodyTarget:
     """Where the spacecraft boresight must point to see (and illuminate) the ground station.

@@ -22,7 +22,12 @@ Outputs
     with az/el = the LVLH angles above (geometric line of sight), rates, range, the full
     downlink point-ahead split into those angles (seed 004 §2.1; the space
     ``fsm_controller`` adds it to its fine set-point, its ``ephemeris`` input remapped
-    here) and the Sun separation.
+    here) and the Sun separation; ``fsm_ephemeris`` (``qsat_pat/EphemerisState``, latched,
+    ``frame_id`` "body_tangent") at ``rate_hz`` while the attitude is known: the same with
+    the point-ahead in the body tangent frame about the boresight -- the FSM's axes -- from
+    the attitude (az/el 0 = the boresight), what the space ``fsm_controller`` adds to its
+    set-point whatever the roll about the boresight is (the LVLH split is right only when
+    the body x/y axes happen to lie along the LVLH angle increments).
 
 Geometry (``target_source = "tle"``): every tick the node propagates its own TLE (SGP4,
 TEME) and the ground station, and targets the station while the station sees the
@@ -70,9 +75,11 @@ from qsat_pat.core.control import (
     BodyPointingController,
     Mode,
     Stage,
+    body_tangent_coords,
     body_target_from_states,
     boresight_from_attitude,
     lvlh_az_el,
+    lvlh_direction,
     tracked_direction,
 )
 from qsat_pat.core.control import PointingCommand as CorePointingCommand
@@ -160,6 +167,7 @@ class AdcsPointingNode(QsatPatNode):
         self.target_pub = self.create_lifecycle_publisher(PointingCommand, "body_target", Qos.COMMAND)
         self.state_pub = self.create_lifecycle_publisher(ActuatorState, "body_state", Qos.STREAM)
         self.eph_pub = self.create_lifecycle_publisher(EphemerisState, "ogs_ephemeris", Qos.STATE)
+        self.fsm_eph_pub = self.create_lifecycle_publisher(EphemerisState, "fsm_ephemeris", Qos.STATE)
         self.subs = [
             self.create_subscription(AdcsState, "adcs_state", self.on_adcs, Qos.STREAM),
             self.create_subscription(PointingCommand, "body_command", self.on_body_command, Qos.COMMAND),
@@ -341,7 +349,11 @@ class AdcsPointingNode(QsatPatNode):
                 self.reject("bad_geometry", str(exc))
         if tgt is not None:
             self.last_target = tgt
-            self.eph_pub.publish(self._ogs_ephemeris(now, orbit, tgt, sun))
+            lvlh = self._ogs_ephemeris(now, orbit, tgt, sun)
+            self.eph_pub.publish(lvlh)
+            fsm = self._fsm_ephemeris(now, orbit, tgt, lvlh)
+            if fsm is not None:
+                self.fsm_eph_pub.publish(fsm)
         if c.target_source == "tle" and tgt is not None and not external_fresh:
             if orbit[4]:
                 tracked = self._tracked_target(now, orbit, tgt)
@@ -387,6 +399,32 @@ class AdcsPointingNode(QsatPatNode):
         msg.sun_separation_rad = math.nan if sun is None else float(angular_separation_rad(az, el, *sun))
         msg.header.stamp = s_to_stamp(max(now, 0.0))
         msg.header.frame_id = "lvlh"
+        return msg
+
+    def _fsm_ephemeris(self, now: float, orbit, tgt, lvlh: EphemerisState) -> EphemerisState | None:
+        """``lvlh`` with the point-ahead in the body tangent frame (None without a fresh attitude)."""
+        if self.adcs is None or now - self.adcs_t > self.config.adcs_timeout_s:
+            return None
+        a = self.adcs.attitude
+        q = (a.w, a.x, a.y, a.z)
+        off_az, off_el = tgt.transmit_offset_az_rad, tgt.transmit_offset_el_rad
+        geo_az, geo_el = lvlh.az_rad, lvlh.el_rad  # the geometric line of sight
+        try:  # received beacon half the point-ahead behind it, transmit direction half ahead
+            rx = body_tangent_coords(q, lvlh_direction(geo_az - off_az, geo_el - off_el, orbit[0], orbit[1]),
+                                     self.boresight)
+            tx = body_tangent_coords(q, lvlh_direction(geo_az + off_az, geo_el + off_el, orbit[0], orbit[1]),
+                                     self.boresight)
+        except ControlError as exc:
+            self.reject("bad_attitude_for_point_ahead", str(exc))
+            return None
+        pa = tx - rx
+        msg = EphemerisState(target=lvlh.target, tle_age_s=lvlh.tle_age_s, az_rad=0.0, el_rad=0.0,
+                             el_refracted_rad=0.0, range_m=lvlh.range_m, range_rate_mps=lvlh.range_rate_mps,
+                             point_ahead_az_rad=float(pa[0]), point_ahead_el_rad=float(pa[1]),
+                             point_ahead_rad=lvlh.point_ahead_rad, visible=lvlh.visible,
+                             sun_separation_rad=lvlh.sun_separation_rad)
+        msg.header.stamp = lvlh.header.stamp
+        msg.header.frame_id = "body_tangent"
         return msg
 
     def _state(self, now: float, res) -> CoreActuatorState:
