@@ -175,8 +175,12 @@ SIM_LOCKSTEP_NODES: tuple[NodeSpec, ...] = (
              ("beacon_imaging.yaml", "space_beacon_imaging.yaml", "sim_beacon_imaging.yaml")),
     NodeSpec("track_predictor", "track_predictor", SPACE_NS, ("track_predictor.yaml", "space_track_predictor.yaml"),
              remappings=(("actuator_state", "fsm_state"),)),
+    # the satellite's attitude software: body targets on the tracked beacon for the simulated
+    # (Basilisk) ADCS, point-ahead in the FSM's axes, body state for the PAT manager
+    NodeSpec("adcs_pointing", "adcs_pointing", SPACE_NS, ("adcs_pointing.yaml", "space_adcs_pointing.yaml"),
+             remappings=(("beacon_track", "track_estimate"),)),
     NodeSpec("fsm_controller", "fsm_controller", SPACE_NS, ("fsm_controller.yaml", "space_fsm_controller.yaml"),
-             remappings=(("ephemeris", "ogs_ephemeris"),)),
+             remappings=(("ephemeris", "fsm_ephemeris"),)),
     # one camera is the satellite's coarse and fine sensor; its body is the coarse stage
     NodeSpec("pat_manager", "pat_manager", SPACE_NS, ("pat_manager.yaml", "space_pat_manager.yaml",
                                                        "sim_pat_manager.yaml"),
@@ -201,9 +205,9 @@ DEPLOYMENTS: dict[str, Deployment] = {
         description=("Simulated pass in lockstep over DDS on /clock (simulated UTC): sim_world (truth, "
                      "plants, cameras) and the OGS terminal's nodes (coarse and fine imaging, coarse "
                      "tracker, ephemeris, FSM and gimbal controllers, PAT manager) and the satellite's "
-                     "imaging, FSM controller and PAT manager, plus the recorder and the link nodes. The "
-                     "satellite's tracker and attitude targets still run inside sim_world with the same core "
-                     "objects. `qsat-pat sim` starts it and writes the report."),
+                     "imaging, line-of-sight predictor, attitude software (adcs_pointing, commanding the "
+                     "Basilisk ADCS in sim_world), FSM controller and PAT manager, plus the recorder and the "
+                     "link nodes. `qsat-pat sim` starts it and writes the report."),
         nodes=(NodeSpec("sim_world", "sim_world", "/"),
                NodeSpec("bag_recorder", "bag_recorder", "/", ("recorder.yaml", "sim_recorder.yaml")),
                *SIM_LOCKSTEP_NODES, *LINK_NODES),

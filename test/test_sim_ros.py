@@ -74,6 +74,8 @@ def test_ros_mode_is_lockstep(both_modes):
     assert s["stale_clock_answers"] == 0
     # strict lockstep: the graph went quiet after every group of messages, timers ran on turns
     assert s["quiescence_timeouts"] == 0 and s["quiescence_waits"] > s["frames"]
+    # the satellite's ADCS (Basilisk, here) obeyed adcs_pointing's targets every 100 ms
+    assert s["adcs_targets"] >= 19 and s["adcs_targets_held"] == 0
     assert s["timer_turns"] >= 2 * 100  # the two FSM controllers' 50 Hz states, at least
     assert any("over DDS" in n for n in ros.notes)
 
@@ -96,10 +98,13 @@ def test_ros_and_direct_modes_agree_on_a_seeded_window(both_modes):
     rms_d, rms_r = report["ogs"]["fine_rms_urad"]
     assert rms_r == pytest.approx(rms_d, rel=0.35), report
     assert rms_r < 3.0  # seed 004's < 3 urad
-    # satellite: the same in-process software in both modes; its beacon power depends on the
-    # OGS's pointing, so it agrees closely but not bit for bit
+    # satellite: in the ROS mode its attitude software is adcs_pointing (body on the beacon
+    # tracked by the track_predictor node, Basilisk obeying its targets), in the direct mode the
+    # in-process tracker's offset; the fine loops are the same, so both lock as fast and track
+    # within the same few tenths of a urad (ROS 0.34, direct 0.44 urad on this window)
     assert report["space"]["fine_track_at_s"][1] == pytest.approx(report["space"]["fine_track_at_s"][0], abs=0.05)
-    assert report["space"]["fine_rms_urad"][1] == pytest.approx(report["space"]["fine_rms_urad"][0], rel=0.2)
+    assert report["space"]["fine_rms_urad"][1] == pytest.approx(report["space"]["fine_rms_urad"][0], rel=0.5)
+    assert report["space"]["fine_rms_urad"][1] < 3.0
 
 
 def test_ros_mode_is_bit_reproducible_with_the_same_seed(both_modes, ros_again):

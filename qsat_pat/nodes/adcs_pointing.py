@@ -51,8 +51,9 @@ Safety (:class:`~qsat_pat.core.control.BodyPointingController`): no fresh target
 kept ``sun_exclusion_rad`` (NanoBob ~45 deg, seed 001 §3) from the Sun, computed from
 the orbit (:func:`~qsat_pat.core.sun.sun_position_teme_m`) or fixed in LVLH for lab
 tests; without an orbit (no TLE yet, propagation failure) the Sun cannot be checked and
-the node holds.  ``AdcsState`` that stops for ``adcs_timeout_s`` is reported as
-``fault`` in ``body_state``; bad messages (NaN, non-unit quaternion, wrong stage) are
+the node holds.  ``AdcsState`` that stops for ``adcs_timeout_s`` (or never comes within
+``adcs_timeout_s`` of the first tick: until then no ``body_state`` is published, so a PAT
+manager is not latched in FAULT by a start-up race) is reported as ``fault`` in ``body_state``; bad messages (NaN, non-unit quaternion, wrong stage) are
 rejected and counted on /diagnostics.
 
 The attitude quaternion is taken relative to the inertial frame of the orbit states
@@ -160,6 +161,7 @@ class AdcsPointingNode(QsatPatNode):
         self._load_tle_from_parameters()
         self.adcs: AdcsState | None = None
         self.adcs_t: float | None = None
+        self.first_tick_t: float | None = None
         self.readback: tuple[float, float, float, float] | None = None
         self.external_t: float | None = None
         self.last = None
@@ -381,6 +383,13 @@ class AdcsPointingNode(QsatPatNode):
         self.last = res
         self.target_pub.publish(pointing_command_to_msg(res.command))
         self.count("targets")
+        if self.adcs_t is None:
+            # at start-up the ADCS telemetry may come after the first tick: no body state (a
+            # fault would latch the PAT manager in FAULT) until adcs_timeout_s has gone by
+            self.first_tick_t = now if self.first_tick_t is None else self.first_tick_t
+            if now - self.first_tick_t <= c.adcs_timeout_s:
+                self.count("waiting_for_adcs")
+                return
         self.state_pub.publish(actuator_state_to_msg(self._state(now, res)))
 
     def _ogs_ephemeris(self, now: float, orbit, tgt, sun) -> EphemerisState:
@@ -431,7 +440,7 @@ class AdcsPointingNode(QsatPatNode):
         fault = ""
         pos, rates = (math.nan, math.nan), (math.nan, math.nan)
         if self.adcs_t is None:
-            fault = "no ADCS telemetry received"
+            fault = f"no ADCS telemetry received within adcs_timeout_s ({self.config.adcs_timeout_s} s) of start"
         elif now - self.adcs_t > self.config.adcs_timeout_s:
             fault = f"no ADCS telemetry for {now - self.adcs_t:.2f} s (> {self.config.adcs_timeout_s} s)"
         elif self.readback is None:

@@ -40,11 +40,13 @@ ephemeris, FSM controller, gimbal controller on a simulated mount (``mount_encod
 ``mount_command`` at the mount rate), PAT manager stepping on each ``mount_state`` -- and so
 does the satellite's fine loop (its camera -> ``beacon_imaging`` -> ``fsm_controller``; its
 frames are answered at the satellite's control steps) and its ``pat_manager`` (stepping on
-each ``/space/body_state``).  The satellite's tracker and attitude targets run in this
-process with the direct mode's core objects (:class:`qsat_pat.sim.direct.TerminalLoop`,
-following the remote PAT state; adcs_pointing takes no tracked offset yet) and publish what
-adcs_pointing would: the point-ahead and visibility on ``/space/ogs_ephemeris``, the body
-target and the estimated boresight; the record's notes say so.
+each ``/space/body_state``).  The satellite's attitude software is ``adcs_pointing``: this
+node is its ADCS (Basilisk, star-tracker + gyro estimate) -- ``/space/adcs_state`` every
+satellite step (before adcs_pointing's timer turn), ``/space/body_target`` (LVLH angles,
+roll fixed by the orbit normal) flown every flight-software period; adcs_pointing targets
+the beacon tracked by ``/space/track_predictor`` and gives the FSM its point-ahead
+(``fsm_ephemeris``).  (``remote_space_adcs=False`` keeps the older in-process attitude
+targets, which publish what adcs_pointing would.)
 
 ``qsat-pat sim`` (without ``--direct``) starts the nodes of the ``sim`` deployment as
 processes and runs this node in its own process (:func:`run_ros`); on a real install
@@ -74,6 +76,7 @@ from qsat_pat.core.pat import PatState
 from qsat_pat.deployments import get_deployment
 from qsat_pat.msg import (
     ActuatorState,
+    AdcsState,
     BeaconCentroid,
     EphemerisState,
     PatStatus,
@@ -238,7 +241,14 @@ def node_parameters(scenario: Scenario, config: DirectConfig | None = None) -> d
                  measurement_floor_rad=cfg.los_noise_floor_rad)
         return p
 
-    return {"/ogs/track_predictor": predictor(geom, "ogs_fsm"),
+    # the satellite's attitude software: its own (perturbed) TLE, the station, one target per
+    # satellite step (its body_state steps the PAT manager), the coarse loop on the tracked beacon
+    adcs = {"tle_line1": orbit.terminal_tle.line1, "tle_line2": orbit.terminal_tle.line2,
+            "site_lat_deg": sc.site.site_lat_deg, "site_lon_deg": sc.site.site_lon_deg,
+            "site_alt_m": sc.site.site_alt_m, "min_el_deg": sc.site.min_el_deg, "rate_hz": 1.0 / space_dt,
+            "point_ahead_enabled": False, "track_enabled": True, "track_timeout_s": max(0.05, 5 * space_dt),
+            "sun_source": "computed", "adcs_timeout_s": 1.0, "target_source": "tle"}
+    return {"/ogs/track_predictor": predictor(geom, "ogs_fsm"), "/space/adcs_pointing": adcs,
             "/space/track_predictor": predictor(sgeom, "space_fsm"),
             "/ogs/coarse_imaging": coarse, "/ogs/beacon_imaging": img, "/ogs/fsm_controller": fsm,
             "/ogs/ephemeris": eph, "/ogs/coarse_track": track, "/ogs/gimbal_controller": gimbal,
@@ -287,7 +297,7 @@ class RosLink(SoftwareLink):
 
     def __init__(self, node, executor, t0_unix_s: float, remote_cameras=REMOTE_CAMERAS,
                  answer_timeout_s: float = 5.0, remote_ogs_control: bool = True,
-                 remote_space_pat: bool = True) -> None:
+                 remote_space_pat: bool = True, remote_space_adcs: bool = True) -> None:
         from rclpy.qos import QoSProfile, ReliabilityPolicy
 
         self.node, self.executor = node, executor
@@ -333,11 +343,22 @@ class RosLink(SoftwareLink):
         self._want_mount_ns: int | None = None
         self._space_pa = (0.0, 0.0)
         self.remote_space_pat = bool(remote_space_pat) and "space" in self.remote_cameras
-        if "space" in self.remote_cameras:
+        self.remote_space_adcs = bool(remote_space_adcs) and self.remote_space_pat
+        self.world = None
+        self._body_target = None
+        if self.remote_space_adcs:
+            # the satellite's attitude software is adcs_pointing: this node is its ADCS (Basilisk,
+            # star tracker + gyro estimate) -- AdcsState out every satellite step, body targets in
+            self._space_pat_state, self._space_pat_msg = PatState.IDLE, None
+            self.adcs_state_pub = node.create_publisher(AdcsState, "/space/adcs_state", Qos.STREAM)
+            self.subs.append(self._subscribe(PointingCommand, "/space/body_target", self._on_body_target,
+                                             Qos.COMMAND))
+            self.subs.append(self._subscribe(PatStatus, "/space/pat_status", self._on_space_pat, Qos.STATE))
+        elif "space" in self.remote_cameras:
             # the satellite's attitude software runs in this process: it publishes the
             # point-ahead it computes, as adcs_pointing does on the real satellite
             self.space_geometry_pub = node.create_publisher(EphemerisState, "/space/ogs_ephemeris", Qos.STATE)
-        if self.remote_space_pat:
+        if self.remote_space_pat and not self.remote_space_adcs:
             # ... and its body target / estimated attitude for the satellite's pat_manager
             self._space_pat_state, self._space_pat_msg = PatState.IDLE, None
             self.body_target_pub = node.create_publisher(PointingCommand, "/space/body_target", Qos.COMMAND)
@@ -348,7 +369,7 @@ class RosLink(SoftwareLink):
             self.subs.append(self._subscribe(PointingCommand, "/ogs/mount_command", self._on_mount_command,
                                                       Qos.COMMAND))
             self.subs.append(self._subscribe(PatStatus, "/ogs/pat_status", self._on_pat, Qos.STATE))
-        self.stats = {"quiescence_waits": 0, "quiescence_timeouts": 0, "timer_turns": 0, "frames": 0, "centroid_timeouts": 0, "command_timeouts": 0, "stale_clock_answers": 0,
+        self.stats = {"adcs_targets": 0, "adcs_targets_held": 0, "quiescence_waits": 0, "quiescence_timeouts": 0, "timer_turns": 0, "frames": 0, "centroid_timeouts": 0, "command_timeouts": 0, "stale_clock_answers": 0,
                       "mount_ticks": 0, "space_ticks": 0, "mount_timeouts": 0, "pat_timeouts": 0,
                       "estimates_missing": 0,
                       "wait_wall_s": 0.0}
@@ -389,7 +410,7 @@ class RosLink(SoftwareLink):
                 break
             if time.monotonic() > deadline:
                 self.stats["quiescence_timeouts"] += 1
-                self.last_imbalance = lag
+                self.last_imbalance = (*lag, (self.now_ns - self.t0_ns) * 1e-9)
                 self.monitor.rebase()
                 break
             if lag[0] == "sim_world":  # our own answers: taken by spinning
@@ -470,6 +491,48 @@ class RosLink(SoftwareLink):
     def ogs_pat_state(self) -> PatState:
         return self._pat_state
 
+    # -- the satellite's ADCS (remote_space_adcs) -------------------------------------------
+    def attach_world(self, world) -> None:
+        self.world = world
+
+    def _publish_adcs_state(self, t_s: float) -> None:
+        """The ADCS's attitude estimate (star tracker + gyro, body -> TEME) and body rate."""
+        from transforms3d.quaternions import mat2quat
+
+        w = self.world
+        q = mat2quat(w.space_est_dcm_bn(t_s).T)
+        msg = AdcsState(mode="target_pointing")
+        msg.header.stamp = ns_to_stamp(self.now_ns)
+        msg.header.frame_id = "teme"
+        msg.attitude.w, msg.attitude.x, msg.attitude.y, msg.attitude.z = (float(v) for v in q)
+        rate = np.asarray(w.adcs_omega_b, dtype=float).reshape(3) if w.adcs_omega_b is not None else np.zeros(3)
+        msg.body_rate_radps.x, msg.body_rate_radps.y, msg.body_rate_radps.z = (float(v) for v in rate)
+        self._publish(self.adcs_state_pub, msg)
+
+    def _on_body_target(self, msg) -> None:
+        self._body_target = msg
+
+    def space_adcs_target(self, t_s: float):
+        """adcs_pointing's last body target (LVLH angles and rates, the satellite's own orbit
+        knowledge: its TLE, as adcs_pointing uses) as the Basilisk controller's reference; the
+        roll about the boresight is fixed by the orbit normal."""
+        from qsat_pat.core.control import lvlh_direction
+        from qsat_pat.sim.adcs import pointing_target
+
+        m = self._body_target
+        if m is None or m.mode not in (PointingCommand.MODE_POSITION, PointingCommand.MODE_PARK) or not all(
+                math.isfinite(v) for v in (m.axis1_rad, m.axis2_rad, m.axis1_rate_radps, m.axis2_rate_radps)):
+            self.stats["adcs_targets_held"] += 1
+            return None  # hold: the ADCS keeps its last reference
+        eph = self.world.orbit.terminal
+        t_unix = self.world.t0_unix_s + t_s
+        h = 0.01
+        r, v = eph.propagate_teme(np.array([t_unix, t_unix + h]))
+        u0 = lvlh_direction(m.axis1_rad, m.axis2_rad, r[0], v[0])
+        u1 = lvlh_direction(m.axis1_rad + m.axis1_rate_radps * h, m.axis2_rad + m.axis2_rate_radps * h, r[1], v[1])
+        self.stats["adcs_targets"] += 1
+        return pointing_target(u0, (u1 - u0) / h, np.cross(r[0], v[0]))
+
     def space_step(self, t_s: float, point_ahead_rad) -> None:
         self._space_pa = (float(point_ahead_rad[0]), float(point_ahead_rad[1]))
         if "space" in self.remote_cameras and not self.remote_space_pat:
@@ -490,6 +553,15 @@ class RosLink(SoftwareLink):
         self._publish(self.space_geometry_pub, msg)
 
     def space_pat(self, t_s: float, visible: bool, boresight_est_rad, boresight_cmd_rad) -> PatState:
+        self.stats["space_ticks"] += 1
+        if self.remote_space_adcs:
+            # adcs_pointing published body_state on its turn at the start of this step and the
+            # PAT manager stepped on it then (settled): its state is in
+            # (none before adcs_pointing's first body state: it waits for the first AdcsState)
+            fresh = self._space_pat_msg is not None and abs(stamp_ns(self._space_pat_msg.header.stamp)
+                                                            - self.now_ns) < 1000
+            self.stats["pat_timeouts"] += int(self._space_pat_msg is not None and not fresh)
+            return self._space_pat_state
         self._publish_space_geometry(visible)
         stamp = ns_to_stamp(self.now_ns)
         cmd = PointingCommand()
@@ -505,7 +577,6 @@ class RosLink(SoftwareLink):
         st.axis1_rad, st.axis2_rad = float(boresight_est_rad[0]), float(boresight_est_rad[1])
         self._space_pat_msg = None
         self._publish(self.body_state_pub, st)
-        self.stats["space_ticks"] += 1
         if self.monitor is not None:
             self._settle()
         else:
@@ -527,10 +598,14 @@ class RosLink(SoftwareLink):
         self._clock_msg.clock = ns_to_stamp(self.now_ns)
         if self.monitor is not None:  # the lockstep nodes' time, then their timers' turns
             self.monitor.set_time_ns(self.now_ns)
+            if self.remote_space_adcs and self.world is not None and k % self.world.space_steps == 0:
+                self._publish_adcs_state(t_s)  # before adcs_pointing's turn
             self._publish(self.clock_pub, self._clock_msg)  # the other nodes (recorder, link)
             self.fire_timers()
         else:
             self._publish(self.clock_pub, self._clock_msg)
+            if self.remote_space_adcs and self.world is not None and k % self.world.space_steps == 0:
+                self._publish_adcs_state(t_s)
 
     def fire_timers(self) -> None:
         """Give each node with a timer due its turn (name order), waiting for quiet after each."""
@@ -585,10 +660,13 @@ class RosLink(SoftwareLink):
             f"ROS lockstep mode: over DDS: {over}"
             + ("; /ogs/mount_encoder -> gimbal_controller -> /ogs/mount_command (coarse track from coarse_track, "
                "PAT from pat_manager stepping on mount_state)" if self.remote_ogs_control else "")
-            + ("; /space/body_state -> pat_manager -> /space/pat_status" if self.remote_space_pat else "")
-            + "; in this process with the direct mode's core objects: the satellite's tracker and attitude "
-            "targets (their node loop, adcs_pointing with a tracked offset, does not close yet), which publish "
-            "its point-ahead, visibility, body target and estimated boresight for the satellite's nodes",
+            + ("; /space/adcs_state (Basilisk ADCS estimate) -> adcs_pointing (targets on the tracked beacon from "
+               "track_predictor) -> /space/body_target -> the Basilisk ADCS here; body_state -> pat_manager -> "
+               "/space/pat_status; fsm_ephemeris (point-ahead) -> fsm_controller"
+               if self.remote_space_adcs else
+               ("; /space/body_state -> pat_manager -> /space/pat_status" if self.remote_space_pat else "")
+               + "; in this process with the direct mode's core objects: the satellite's tracker and attitude "
+               "targets, which publish its point-ahead, visibility, body target and estimated boresight"),
             f"lockstep: {s['frames']} frames, {s['mount_ticks']} mount ticks and {s['space_ticks']} satellite PAT "
             "steps exchanged; timeouts: "
             f"{s['centroid_timeouts']} centroid, {s['command_timeouts']} FSM command, {s['mount_timeouts']} mount "
@@ -597,8 +675,9 @@ class RosLink(SoftwareLink):
             f"{s['estimates_missing']} coarse frames without a track "
             f"estimate (tentative or lost track); {s['stale_clock_answers']} answers stamped before the "
             "step's clock (wall time spent waiting: the record's lockstep statistics)",
-        ] + ([f"lockstep: last group not quiet in time: {self.last_imbalance[0]} had finished "
-              f"{self.last_imbalance[2]} of {self.last_imbalance[3]} messages on {self.last_imbalance[1]}"]
+        ] + ([f"lockstep: last group not quiet in time (t = {self.last_imbalance[4]:.3f} s): "
+              f"{self.last_imbalance[0]} had finished {self.last_imbalance[2]} of {self.last_imbalance[3]} "
+              f"messages on {self.last_imbalance[1]}"]
              if self.last_imbalance else [])
 
 
@@ -666,10 +745,13 @@ def wait_for_graph(link: RosLink, monitor: QuiescenceMonitor, timeout_s: float =
             want.setdefault(topic, [0, 0])[role == "sub"] += 1
     for pub in [link.clock_pub, link.timers_pub, *link.image_pubs.values()]:
         want.setdefault(pub.topic_name, [0, 0])[0] += 1
+    # sim_world's own writers: matched readers (the writer's view, not only the graph's)
+    own = [p for p in link.node.publishers if p.topic_name in want]
     deadline = time.monotonic() + timeout_s
     while True:
         short = [t for t, (n_pub, n_sub) in sorted(want.items())
                  if link.node.count_publishers(t) < n_pub or link.node.count_subscribers(t) < n_sub]
+        short += [p.topic_name for p in own if p.get_subscription_count() < want[p.topic_name][1]]
         if not short:
             break
         if time.monotonic() > deadline:

@@ -233,6 +233,12 @@ class SoftwareLink:
     remote_ogs_control: bool = False
     #: the satellite's PAT manager runs remotely (:meth:`space_pat`)
     remote_space_pat: bool = False
+    #: the satellite's attitude software (targets for the ADCS) runs remotely
+    #: (:meth:`space_adcs_target`); the simulated ADCS (Basilisk) obeys it
+    remote_space_adcs: bool = False
+
+    def attach_world(self, world) -> None:
+        """The run's :class:`~qsat_pat.sim.world.World` (before the first step)."""
 
     def _nothing_remote(self, what: str):
         raise SimulationError(f"{type(self).__name__} declares {what} remote but cannot reach it: "
@@ -273,6 +279,12 @@ class SoftwareLink:
         estimated and commanded boresight (reference frame R, small angles [rad]); return
         the remote PAT state."""
         self._nothing_remote("the satellite's PAT manager")
+
+    def space_adcs_target(self, t_s: float):
+        """The remote attitude software's target for the ADCS flight-software period starting
+        at ``t_s`` (:attr:`remote_space_adcs`), an :class:`~qsat_pat.sim.adcs.AttitudeTarget`;
+        None: none yet (the ADCS keeps its last target)."""
+        self._nothing_remote("the satellite's attitude software")
 
     def end_run(self) -> list[str]:
         """Notes for the record (what ran where, lockstep statistics)."""
@@ -592,6 +604,8 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
     wall0 = time.perf_counter()
     world = World(sc, seed, ogs_step_s=dt, space_steps=space_steps, chunk_steps=chunk,
                   space_gnss_error_m=cfg.space_gnss_error_m)
+    link = link or SoftwareLink()
+    link.attach_world(world)
     n_steps = int(round(duration / dt))
     # mount azimuth in [-pi, pi): inside the +-270 deg axis range whichever way the pass turns
     world.models.ogs_mount.position_rad[0] = float(wrap_pi(world.models.ogs_mount.position_rad[0]))
@@ -636,7 +650,6 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
     passes = world.orbit.terminal.passes(world.t0_unix_s, world.t0_unix_s + n_steps * dt + 120.0, step_s=10.0)
     aos_s = [p.aos_unix_s - world.t0_unix_s for p in passes]
     progress_every = max(1, n_steps // 200)
-    link = link or SoftwareLink()
     remote = link.remote_cameras
     ogs_state = link.ogs_pat_state() if link.remote_ogs_control else ogs.pat.state
     remote_fsm = {"ogs": np.zeros(2), "space": np.zeros(2)}
@@ -791,7 +804,11 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
                 space_center = None
             # composed LOS is in the body frame; the tracker works in the reference frame R
             if (k // space_steps) % world.adcs_space_steps == 0:
-                space_target = SpaceCoarseStage.target(st.reference, s_offset)
+                remote_target = link.space_adcs_target(t) if link.remote_space_adcs else None
+                if remote_target is not None:  # the attitude software's node commands the ADCS
+                    space_target = remote_target
+                elif not link.remote_space_adcs or space_target is None:
+                    space_target = SpaceCoarseStage.target(st.reference, s_offset)
                 space_target_t = t
                 world.step_adcs(t, space_target)
             s_pointing = World.body_to_reference(bn, sfsm, st.reference)
