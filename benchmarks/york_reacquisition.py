@@ -12,8 +12,11 @@ frames in the low-power noise logs).
 
 Ephemeris-aided (default): each cj pass gets its geometry (TCA = T/2, tau = 0.133 T, see
 ``qsat_pat.commands.track.york_pass_geometry``) and the tracker's pass model, fitted while
-coasting to the last max(6 s, time coasted) of measurements (``pass_window_s``); the cv logs
-have no pass geometry.
+coasting to the last max(6 s, time coasted) of measurements (``pass_window_s``), and its
+stand-in ephemeris track (``qsat_pat.commands.track.york_ephemeris_track``: the nominal
+trajectory measured on the unscored cj_clean_* passes, scaled to T; the tracker fits its time
+and pointing bias while coasting and blends it in by a causal hindcast); the cv logs have no
+pass geometry.
 
 Each gap also carries ``truth_std_px``, the truth's own standard error (frame-to-frame
 scatter after the gap; ~10-20 px on the noise logs, 0-0.6 px on the others), and the
@@ -47,10 +50,13 @@ sys.path.insert(0, str(REPO))
 
 from qsat_pat.commands.track import (  # noqa: E402
     BLOCKAGE_MIN_S,
+    YORK_EPHEMERIS_FIT_WINDOW_S,
+    YORK_EPHEMERIS_TIME_BIAS_FRACTION,
     YORK_TAU_FRACTION,
     YORK_TCA_FRACTION,
     px_config,
     read_york_log,
+    york_ephemeris_track,
     york_pass_geometry,
 )
 from qsat_pat.core.estimation import (  # noqa: E402
@@ -90,6 +96,7 @@ def evaluate(models: list[str], files: list[Path], ephemeris: bool = True, suffi
     """Per-model, per-gap errors and summaries."""
     out: dict = {"models": {}}
     logs = {f.name: read_york_log(f) for f in files}
+    tracks = {f.name: york_ephemeris_track(f) for f in files} if ephemeris else {}
     for model in models:
         t0 = time.perf_counter()
         c0 = time.process_time()
@@ -99,7 +106,9 @@ def evaluate(models: list[str], files: list[Path], ephemeris: bool = True, suffi
             learner = NoiseLearner(floor_std=YORK_PX_CONFIG["measurement_std_rad"])
             geo = york_pass_geometry(name) if ephemeris else None
             tca_s, tau_s = (None, None) if geo is None else geo
-            res = replay(log.time_s, log.measured_px, px_config(model), learner=learner, tca_s=tca_s, tau_s=tau_s)
+            track = tracks[name] if ephemeris else None
+            res = replay(log.time_s, log.measured_px, px_config(model), learner=learner, tca_s=tca_s, tau_s=tau_s,
+                         ephemeris=track)
             rows += log.time_s.shape[0]
             for g in reacquisition_errors(log.time_s, log.measured_px, res.post_xy, log.york_estimate_px):
                 gaps.append({"file": name, "first_row": g.first_row + 2, "last_row": g.last_row + 2,
@@ -142,7 +151,10 @@ def main(argv=None) -> int:
         "ephemeris": None if args.no_ephemeris else {
             "tca_fraction_of_T": YORK_TCA_FRACTION, "tau_fraction_of_T": YORK_TAU_FRACTION,
             "source": "calibrated on the cj_clean_* passes (no gaps); T from the file name",
-            "pass_window_s": YORK_PX_CONFIG["pass_window_s"]},
+            "pass_window_s": YORK_PX_CONFIG["pass_window_s"],
+            "track": "cj passes: median of the cj_clean_* passes (the log itself left out) at t / T, "
+                     f"time bias searched within +-{YORK_EPHEMERIS_TIME_BIAS_FRACTION:g} T, fitted to the last "
+                     f"max({YORK_EPHEMERIS_FIT_WINDOW_S:g} s, time coasted)"},
         "truth_std": "standard error of the truth: 1.2533 / sqrt(5) x robust frame-to-frame std of the "
                      "2nd-16th measurements after the gap",
         "files": [f.name for f in files],

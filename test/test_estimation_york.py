@@ -20,6 +20,7 @@ from qsat_pat.commands.track import (
     YORK_TCA_FRACTION,
     px_config,
     read_york_log,
+    york_ephemeris_track,
     york_pass_geometry,
 )
 from qsat_pat.core.estimation import (
@@ -111,7 +112,8 @@ def _gap_durations():
 
 @functools.cache
 def _blockage_errors(model):
-    """Issue 3's metric over the blockages (>= BLOCKAGE_MIN_S) of every pass, ephemeris-aided."""
+    """Issue 3's metric over the blockages (>= BLOCKAGE_MIN_S) of every pass, ephemeris-aided
+    (pass geometry and, for the cj passes, the stand-in ephemeris track)."""
     ours, york, truth_std = [], [], []
     for f in sorted(PASSES.glob("*.csv")):
         log = read_york_log(f)
@@ -120,7 +122,8 @@ def _blockage_errors(model):
             continue
         tca_s, tau_s = york_pass_geometry(f) or (None, None)
         res = replay(log.time_s, log.measured_px, px_config(model), tca_s=tca_s, tau_s=tau_s,
-                     learner=NoiseLearner(floor_std=YORK_PX_CONFIG["measurement_std_rad"]))
+                     learner=NoiseLearner(floor_std=YORK_PX_CONFIG["measurement_std_rad"]),
+                     ephemeris=york_ephemeris_track(f))
         for g in reacquisition_errors(log.time_s, log.measured_px, res.post_xy, log.york_estimate_px,
                                       min_duration_s=BLOCKAGE_MIN_S):
             ours.append(g.error)
@@ -159,6 +162,23 @@ def test_york_pass_geometry_is_what_the_clean_passes_show():
     assert np.median(tau) == pytest.approx(YORK_TAU_FRACTION, abs=0.003)
     assert york_pass_geometry("cj_breaks_04A_T300s.csv") == pytest.approx((150.0, 39.9))
     assert york_pass_geometry("cv_clean_04A.csv") is None
+
+
+@needs_data
+def test_york_ephemeris_track_is_the_clean_passes_without_the_log_itself():
+    # the stand-in ephemeris track comes from the cj_clean_* passes (not scored), scaled to T;
+    # a clean pass's own track leaves it out; the cv logs have none
+    track = york_ephemeris_track(PASSES / "cj_breaks_04A_T300s.csv")
+    assert track.times_s[0] == 0.0 and track.times_s[-1] == pytest.approx(300.0)
+    assert track.time_bias_max_s == pytest.approx(9.0)
+    log = read_york_log(PASSES / "cj_clean_04A_T300s.csv")
+    ok = np.all(np.isfinite(log.measured_px), axis=1)
+    # the pass is where the track says, to the run-to-run scatter of York's FSM (a few px typical)
+    dev = np.hypot(*(track.position(log.time_s[ok]) - log.measured_px[ok]).T)
+    assert np.median(dev) < 10.0
+    own = york_ephemeris_track(PASSES / "cj_clean_04A_T300s.csv")
+    assert not np.allclose(own.los, track.los)
+    assert york_ephemeris_track(PASSES / "cv_clean_04A.csv") is None
 
 
 @needs_data
@@ -204,20 +224,24 @@ def test_reacquisition_median_over_blockages_beats_york():
 @needs_data
 @pytest.mark.slow
 def test_reacquisition_worst_blockages_are_bounded():
-    """Regression guard of the local pass fit while coasting (pass_window_s = 6 s).
+    """Regression guard of the coasting pass models (local fit and ephemeris track).
 
-    Before it (one pass fit to all measurements, anchored at the last): 12 of 46 blockages
-    more than 2x worse than York, worst ratio 21.5; with it: 11, worst 9.8.  Five of the 11
-    are on York's noise logs, where York's own error is within twice the truth's standard
-    error (a median of 5 centroids jittering by ~25 px: 10-20 px), so a factor 2 cannot be
-    resolved there.
+    One pass fit to all measurements, anchored at the last: 12 of 46 blockages more than 2x
+    worse than York, worst ratio 21.5; the local fit (pass_window_s = 6 s): 11, worst 9.8;
+    with the stand-in ephemeris track blended in by hindcast (york_ephemeris_track): 7,
+    worst 10.0, and the two long breaks through the zenith of the 420 s passes (100 and
+    61 px before, York 38 and 23 px) within 2x.  Three of the 7 are on York's noise logs,
+    where York's own error is within twice the truth's standard error (a median of 5
+    centroids jittering by ~25 px: 10-20 px), so a factor 2 cannot be resolved there.
     """
     ours, york, truth_std = _blockage_errors(FLOOR_MODEL)
     worse = ours > 2 * york
-    assert np.max(ours / york) < 12.0
-    assert np.sum(worse) <= 11
+    assert np.max(ours / york) < 11.0
+    assert np.sum(worse) <= 7
     resolvable = york > 2 * np.nan_to_num(truth_std)
-    assert np.sum(worse & resolvable) <= 6
+    assert np.sum(worse & resolvable) <= 4
+    long_ = york > 20.0  # the large breaks and one noise break: York 21-104 px
+    assert np.sum(long_) >= 8 and not np.any(worse & long_)
 
 
 @needs_data
@@ -235,11 +259,11 @@ def test_truth_uncertainty_separates_the_noise_logs():
 @needs_data
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason=(
-    "issue 3's floor is not met: over the 46 blockages the ephemeris-aided ca median is 5.8 px vs "
-    "York's 7.3 px, but 11 of 46 are more than 2x worse than York's own estimate (worst ratio 9.8): "
-    "5 on noise logs where York's error is within the truth's own noise, 3 where York is < 1 px "
-    "(one after a spurious last detection on a cv log), 2 long breaks through the zenith of the "
-    "420 s passes, 1 short break before the zenith of a 120 s pass; see "
+    "issue 3's floor is not met: over the 46 blockages the ephemeris-aided ca median is 5.0 px vs "
+    "York's 7.3 px, but 7 of 46 are more than 2x worse than York's own estimate (worst ratio 10.0): "
+    "3 on noise logs where York's error is within the truth's own noise, 3 where York is < 1 px "
+    "(one after a spurious last detection on a cv log), 1 short break before the zenith of a 120 s "
+    "pass that runs ahead of both the pass geometry and the ephemeris track (9.6 vs 2.1 px); see "
     "benchmarks/york_reacquisition.py. Strict, so it turns red the day the floor is met"))
 def test_reacquisition_floor_against_york_over_all_passes():
     """Issue 3 floor: median re-acquisition error over all blockages better than York's, none > 2x.

@@ -12,7 +12,14 @@ import pytest
 
 from qsat_pat.commands.track import px_config
 from qsat_pat.core.errors import EstimationError
-from qsat_pat.core.estimation import fit_pass_trajectory, fit_pass_window, replay
+from qsat_pat.core.estimation import (
+    EphemerisTrack,
+    LosTracker,
+    fit_ephemeris_bias,
+    fit_pass_trajectory,
+    fit_pass_window,
+    replay,
+)
 
 TCA_S = 60.0
 TAU_S = 16.0
@@ -114,3 +121,79 @@ def test_tracker_coasts_on_the_local_fit():
         assert res.accepted[last + 10:].mean() > 0.95  # re-acquired after the blockage
         assert res.tracker.n_pass_fits >= 1
     assert np.median(errs) < 2.0
+
+
+# ---- ephemeris track (the pass's predicted line of sight) with a time and pointing bias
+TIME_BIAS_S = 1.3
+POINTING_BIAS_PX = np.array([12.0, -7.0])
+
+
+def _curved(t):
+    """A pass whose image path departs from the atan shape by a bow peaking at the zenith (~25 px)."""
+    t = np.asarray(t, float)
+    th = np.arctan((t - TCA_S) / TAU_S)
+    return OFFSET_PX + np.multiply.outer(th, GAIN_PX) + np.multiply.outer(np.cos(th) ** 2, np.array([15.0, 20.0]))
+
+
+def _ephemeris(shape=_curved, bias_max_s=3.0):
+    """Predicted track: the pass's shape, but early by TIME_BIAS_S and off by POINTING_BIAS_PX."""
+    ts = np.linspace(0.0, 120.0, 2401)
+    return EphemerisTrack(ts, shape(ts + TIME_BIAS_S) - POINTING_BIAS_PX, bias_max_s, 20.0)
+
+
+def _curved_log(gap, seed=3, noise_px=0.5):
+    rng = np.random.default_rng(seed)
+    t = np.cumsum(rng.uniform(0.04, 0.06, 2400))
+    z = _curved(t) + rng.normal(0.0, noise_px, (t.size, 2))
+    z[(t > gap[0]) & (t < gap[1])] = np.nan
+    return t, z
+
+
+def test_ephemeris_bias_fit_recovers_time_and_pointing_bias():
+    t, z = _curved_log((0.0, 0.0))
+    fit = fit_ephemeris_bias(_ephemeris(), t[t < 45.0], z[t < 45.0], 20.0, n_bias=301)
+    assert fit.time_bias_s == pytest.approx(TIME_BIAS_S, abs=0.05)
+    np.testing.assert_allclose(fit.offset, POINTING_BIAS_PX, atol=0.5)
+    np.testing.assert_allclose(fit.position(70.0), _curved(70.0), atol=1.0)
+    assert fit.residual < 1.0
+
+
+def _coast_error(gap, track):
+    t, z = _curved_log(gap)
+    res = replay(t, z, px_config("ca"), tca_s=TCA_S, tau_s=TAU_S, ephemeris=track)
+    last = np.flatnonzero(np.isnan(z[:, 0]))[-1]
+    return float(np.hypot(*(res.post_xy[last] - _curved(t[last]))))
+
+
+def test_ephemeris_track_carries_a_long_blockage_through_the_zenith():
+    # 40 s without the beacon across the zenith: the local pass fit extrapolates the rate and
+    # curvature of the last window (the bow is not in its atan shape); the biased track has it
+    gap = (40.0, 80.0)
+    without = _coast_error(gap, None)
+    with_track = _coast_error(gap, _ephemeris())
+    assert without > 10.0, without
+    assert with_track < 3.0, (with_track, without)
+
+
+def test_a_wrong_ephemeris_track_is_not_trusted_on_a_short_blockage():
+    # a track with the wrong gain (20 % too fast) predicts the past badly: the hindcast weight
+    # leaves the local estimate (almost) alone
+    def wrong(t):
+        return _curved(TCA_S + 1.2 * (np.asarray(t, float) - TCA_S))
+
+    gap = (45.0, 50.0)
+    without = _coast_error(gap, None)
+    assert _coast_error(gap, _ephemeris(wrong)) < without + 1.0
+
+
+def test_ephemeris_track_rejects_bad_input():
+    with pytest.raises(EstimationError, match="increasing"):
+        EphemerisTrack(np.array([0.0, 1.0, 1.0]), np.zeros((3, 2)))
+    with pytest.raises(EstimationError, match="N >= 2"):
+        EphemerisTrack(np.array([0.0, 1.0]), np.zeros((3, 2)))
+    with pytest.raises(EstimationError, match="time_bias_max_s"):
+        EphemerisTrack(np.array([0.0, 1.0]), np.zeros((2, 2)), time_bias_max_s=-1.0)
+    with pytest.raises(EstimationError, match="EphemerisTrack"):
+        LosTracker(px_config("ca")).set_ephemeris_track(np.zeros((2, 2)))
+    with pytest.raises(EstimationError, match="3"):
+        fit_ephemeris_bias(_ephemeris(), np.array([0.0, 1.0]), np.zeros((2, 2)), 20.0)

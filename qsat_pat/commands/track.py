@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import math
 import re
@@ -21,6 +22,7 @@ import numpy as np
 from qsat_pat.core.errors import EstimationError
 from qsat_pat.core.estimation import (
     YORK_PX_CONFIG,
+    EphemerisTrack,
     NoiseLearner,
     TrackerConfig,
     replay,
@@ -61,6 +63,66 @@ def york_pass_geometry(path: str | Path) -> tuple[float, float] | None:
         return None
     duration_s = float(m.group(1))
     return YORK_TCA_FRACTION * duration_s, YORK_TAU_FRACTION * duration_s
+
+
+#: Stand-in ephemeris track of York's S-curve passes (:func:`york_ephemeris_track`): the
+#: along-track (time) bias is searched within +-0.03 T (the clean passes' fitted TCA spreads
+#: over 0.49-0.54 T), and fitted to at least the last 20 s of measurements (~400 frames).
+YORK_EPHEMERIS_TIME_BIAS_FRACTION = 0.03
+YORK_EPHEMERIS_FIT_WINDOW_S = 20.0
+#: Samples of the normalised pass 0 <= t / T <= 1 in the stand-in ephemeris track.
+_YORK_TRACK_SAMPLES = 2001
+
+
+@functools.lru_cache(maxsize=4)
+def _york_clean_profiles(folder: str) -> tuple[tuple[str, np.ndarray], ...]:
+    """(name, line of sight at t / T on the normalised grid) of every ``cj_clean_*`` pass in ``folder``."""
+    from scipy.ndimage import median_filter
+
+    grid = np.linspace(0.0, 1.0, _YORK_TRACK_SAMPLES)
+    out = []
+    for f in sorted(Path(folder).glob("cj_clean_*.csv")):
+        geo = york_pass_geometry(f)
+        if geo is None:
+            continue
+        log = read_york_log(f)
+        ok = np.all(np.isfinite(log.measured_px), axis=1)
+        if np.sum(ok) < 10:
+            continue
+        u = log.time_s[ok] / (geo[0] / YORK_TCA_FRACTION)
+        z = log.measured_px[ok]
+        # a 9-sample running median drops single spurious centroids and the FSM's brief stalls
+        prof = np.stack([median_filter(np.interp(grid, u, z[:, k]), size=9, mode="nearest") for k in range(2)], 1)
+        out.append((f.name, prof))
+    return tuple(out)
+
+
+def york_ephemeris_track(path: str | Path, passes_dir: str | Path | None = None) -> EphemerisTrack | None:
+    """Stand-in ephemeris track of a York S-curve pass log (None if there is none).
+
+    York's passes replay one commanded trajectory (the same start, end and shape) over a
+    duration T given in the file name (``_T<sec>s``).  As a station's orbit prediction
+    gives the whole line of sight of a pass, the stand-in here is that nominal trajectory
+    measured on the ``cj_clean_*`` passes beside the log (no blockages, so not part of the
+    re-acquisition metric; the log itself is left out if it is one of them): each is
+    resampled at t / T, smoothed by a 9-sample running median, and the per-sample median
+    over them is scaled to the log's T.  The tracker fits its time and pointing bias
+    (:func:`qsat_pat.core.estimation.fit_ephemeris_bias`; :data:`YORK_EPHEMERIS_TIME_BIAS_FRACTION`,
+    :data:`YORK_EPHEMERIS_FIT_WINDOW_S`).  None for logs without ``_T<sec>s`` (the cv logs)
+    or without clean passes beside them.
+    """
+    path = Path(path)
+    geo = york_pass_geometry(path)
+    if geo is None or not path.name.startswith("cj_"):
+        return None
+    folder = Path(passes_dir) if passes_dir is not None else path.parent
+    profiles = [p for name, p in _york_clean_profiles(str(folder.resolve())) if name != path.name]
+    if not profiles:
+        return None
+    duration_s = geo[0] / YORK_TCA_FRACTION
+    grid = np.linspace(0.0, 1.0, _YORK_TRACK_SAMPLES)
+    return EphemerisTrack(grid * duration_s, np.median(np.stack(profiles), axis=0),
+                          YORK_EPHEMERIS_TIME_BIAS_FRACTION * duration_s, YORK_EPHEMERIS_FIT_WINDOW_S)
 
 
 @dataclass(frozen=True)
@@ -160,7 +222,10 @@ def _geometry_from_args(args) -> tuple[float | None, float | None]:
 def _cmd_replay(args) -> int:
     cfg, learner, log = _config_from_args(args)
     tca_s, tau_s = _geometry_from_args(args)
-    res = replay(log.time_s, log.measured_px, cfg, learner=learner, tca_s=tca_s, tau_s=tau_s)
+    track = None
+    if not args.no_ephemeris and args.tca_s is None:  # geometry from the York file name: its track too
+        track = york_ephemeris_track(args.input)
+    res = replay(log.time_s, log.measured_px, cfg, learner=learner, tca_s=tca_s, tau_s=tau_s, ephemeris=track)
     out = Path(args.out)
     try:
         fh = out.open("w", newline="")
@@ -176,7 +241,8 @@ def _cmd_replay(args) -> int:
     trk = res.tracker
     summary = {"rows": int(res.time_s.shape[0]), "accepted": int(res.accepted.sum()),
                "rejected": trk.n_rejected, "tentative_dropped": trk.n_tentative_dropped,
-               "model": cfg.model, "tca_s": tca_s, "tau_s": tau_s, "out": str(out)}
+               "model": cfg.model, "tca_s": tca_s, "tau_s": tau_s, "ephemeris_track": track is not None,
+               "out": str(out)}
     print(json.dumps(summary))
     return 0
 

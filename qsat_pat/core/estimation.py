@@ -69,6 +69,12 @@ Beyond seed 002
   weight of its own least-squares prediction variance; a real pass (and York's FSM
   emulation) departs from the ideal shape by a few pixels, slowly, which the local fit
   absorbs.
+* Ephemeris track (:class:`EphemerisTrack`, :meth:`LosTracker.set_ephemeris_track`): the
+  pass's whole predicted line of sight; while coasting a blockage its time (along-track)
+  and pointing bias are fitted to the recent measurements (:func:`fit_ephemeris_bias`)
+  and it is blended into the coasting estimate with weights from a causal hindcast of
+  both predictors over the time coasted so far.  Long blockages through the zenith then
+  follow the predicted shape instead of an extrapolated curvature.
 
 References
 ----------
@@ -102,6 +108,8 @@ __all__ = [
     "YORK_PX_CONFIG",
     "ActuatorPointing",
     "PassTrajectory",
+    "EphemerisFit",
+    "EphemerisTrack",
     "CameraGeometry",
     "MotionModel",
     "StepStatus",
@@ -117,6 +125,7 @@ __all__ = [
     "find_gaps",
     "fit_pass_trajectory",
     "fit_pass_window",
+    "fit_ephemeris_bias",
     "LocalPassFit",
     "prediction_cost",
     "reacquisition_errors",
@@ -517,6 +526,7 @@ class LosTracker:
         self._confirm_nis = self.config.confirm_sigma**2
         self._tca_s: float | None = None
         self._tau_s: float | None = None
+        self._ephemeris: EphemerisTrack | None = None
         self._dynamics_cache: dict[tuple[float, float], tuple[np.ndarray, np.ndarray]] = {}
         self.reset()
 
@@ -552,6 +562,25 @@ class LosTracker:
                 raise EstimationError(f"tau_s = {tau_s!r} s (min range / speed) must be finite and > 0")
         self._tca_s, self._tau_s = v, tau
 
+    def set_ephemeris_track(self, track: EphemerisTrack | None) -> None:
+        """Give the pass's predicted line of sight (ephemeris-aided coasting of long blockages).
+
+        While coasting with the pass model (:meth:`set_time_of_closest_approach` given),
+        the tracker also fits the track's time and pointing bias to the recent
+        measurements (:func:`fit_ephemeris_bias`) and blends the biased track into the
+        coasting estimate, weighted by how well each of the two predicted the past
+        (:meth:`_ephemeris_blend`).  ``None`` forgets it.
+
+        Raises
+        ------
+        EstimationError
+            ``track`` is neither an :class:`EphemerisTrack` nor None.
+        """
+        if track is not None and not isinstance(track, EphemerisTrack):
+            raise EstimationError(f"ephemeris track must be an EphemerisTrack or None, got {type(track).__name__}")
+        self._ephemeris = track
+        self._eph_blend = None
+
     # ---- construction helpers
     def reset(self) -> None:
         """Forget the track (next detection starts a new tentative track)."""
@@ -568,6 +597,7 @@ class LosTracker:
         self._hist_z: list[np.ndarray] = []
         self._coast_anchor = None
         self._local_fit: tuple[float, LocalPassFit | None] | None = None
+        self._eph_blend: tuple[float, EphemerisFit | None, float] | None = None
         self._last_post: np.ndarray | None = None
         self.n_pass_fits = 0
         self._estimator = self._new_estimator()
@@ -997,6 +1027,7 @@ class LosTracker:
                 x_last = np.asarray(self._hist_z[-1], float) if self._last_post is None else self._last_post
                 self._coast_anchor = (fit, x_last - fit.position(self._t_meas), copy.deepcopy(est))
                 self._local_fit = None
+                self._eph_blend = None
         elif self._coast_anchor is not False:
             pure = self._coast_anchor[2]
             self._predict(pure, dt)
@@ -1026,6 +1057,85 @@ class LosTracker:
             kf.x = x
         if isinstance(est, IMMEstimator):
             est._compute_state_estimate()
+        self._ephemeris_blend(est, t)
+
+    def _ephemeris_blend(self, est, t: float) -> None:
+        """Blend the coasting estimate with the biased ephemeris track, by their hindcast errors.
+
+        Over a long blockage the local pass fit extrapolates a rate and a curvature from the
+        recent past, whose small errors grow with the time coasted (through the zenith of a
+        7 min pass, 100 px on York's logs); the ephemeris track (:class:`EphemerisTrack`)
+        gives the pass's whole shape, with a time and a pointing bias fitted to the recent
+        measurements (:func:`fit_ephemeris_bias`), but is off by whatever the actual pass
+        departs from the prediction.  Which is better depends on the pass and on how long
+        the beacon has been lost, so both are tried on the past (a hindcast, causal).  With
+        ``h`` the time coasted so far and ``hc = min(h, span of the measurements -
+        fit_window_s)`` (the early pass is not judged on too few points), each is fitted to
+        the measurements up to ``hc`` before the last one and predicts those of the last
+        ``min(hc / 2, max(1 s, hc / 4))``; its error is the per-axis median of the prediction
+        errors there (the centroid jitter averages out), squared and summed: ``e_eph`` for
+        the track, ``e_loc`` for the local pass fit (:func:`fit_pass_window` over
+        ``max(pass_window_s, hc)``), carried from ``hc`` to ``h`` as ``(h / hc)**4`` (an
+        extrapolated curvature errs with the square of the horizon; the track's biases do
+        not grow).  The position and rate of every filter are then moved towards the
+        track's by ``w = e_loc / (e_loc + e_eph)`` (inverse-variance weights).  Used only
+        beyond ``reacquire_after_s`` (a blockage, not a missed frame) and with at least
+        ``pass_min_points`` measurements before the
+        hindcast's cut; refitted when ``h`` has grown by 5 %.
+
+        References
+        ----------
+        seed 002 §II.4 and §II.6 (the emulated pass and its zenith); Bar-Shalom et al.
+        (2001) §11.6 (combining the estimates of competing models by their likelihoods).
+        """
+        trk = self._ephemeris
+        cfg = self.config
+        if trk is None or self._t_meas is None or self._tca_s is None or self._tau_s is None:
+            return
+        h = t - self._t_meas
+        if h <= cfg.reacquire_after_s or len(self._hist_t) < 3:
+            return
+        cached = self._eph_blend
+        if cached is None or h > 1.05 * cached[0]:
+            cached = self._eph_blend = (h, *self._ephemeris_weight(trk, h))
+        _, fit, w = cached
+        if fit is None or not w > 0.0:
+            return
+        pos, rate = fit.position(t), fit.rate(t)
+        for kf in (list(est.filters) if isinstance(est, IMMEstimator) else [est]):
+            x = np.asarray(kf.x, float).reshape(-1).copy()
+            x[:2] += w * (pos - x[:2])
+            x[2:4] += w * (rate - x[2:4])
+            kf.x = x
+        if isinstance(est, IMMEstimator):
+            est._compute_state_estimate()
+
+    def _ephemeris_weight(self, trk: EphemerisTrack, h: float) -> tuple[EphemerisFit | None, float]:
+        """The ephemeris fit for a coast of ``h`` s and its blend weight (see :meth:`_ephemeris_blend`)."""
+        cfg = self.config
+        tp = np.asarray(self._hist_t)
+        zp = np.asarray(self._hist_z)
+        # hindcast horizon: the time coasted, but leaving a full fit window before the cut
+        hc = min(h, float(tp[-1] - tp[0]) - trk.fit_window_s)
+        if hc <= cfg.reacquire_after_s:
+            return None, 0.0
+        target = tp >= tp[-1] - min(0.5 * hc, max(1.0, 0.25 * hc))
+        before = tp <= tp[-1] - hc
+        if int(np.sum(before)) < max(cfg.pass_min_points, 8):
+            return None, 0.0
+        tq, zq = tp[target], zp[target]
+        try:
+            fit = fit_ephemeris_bias(trk, tp, zp, max(trk.fit_window_s, h))
+            past = fit_ephemeris_bias(trk, tp[before], zp[before], max(trk.fit_window_s, hc))
+            e_eph = float(np.sum(np.median(past.position(tq) - zq, axis=0) ** 2))
+            loc = fit_pass_window(tp[before], zp[before], self._tca_s, self._tau_s, max(cfg.pass_window_s, hc),
+                                  cfg.pass_robust_scale, min_points=8)
+            e_loc = float(np.sum(np.median(loc.trajectory.position(tq) - zq, axis=0) ** 2)) * (h / hc) ** 4
+        except EstimationError:
+            return None, 0.0
+        if not (math.isfinite(e_eph) and math.isfinite(e_loc)) or e_loc + e_eph <= 0.0:
+            return None, 0.0
+        return fit, e_loc / (e_loc + e_eph)
 
     def _local_pass_fit(self, t: float) -> LocalPassFit | None:
         """While coasting: the pass model fitted to the last ``max(pass_window_s, coasted)`` seconds.
@@ -1171,6 +1281,146 @@ class PassTrajectory:
         t = np.asarray(stamp_s, float)
         th = np.arctan((t - self.tca_s) / self.tau_s)
         return self.offset + np.multiply.outer(th, self.gain)
+
+
+@dataclass(frozen=True)
+class EphemerisTrack:
+    """The pass's predicted line of sight versus time (what the ephemeris says), sampled.
+
+    An optical ground station predicts the whole line of sight of a pass from its orbit
+    elements, not only its time of closest approach.  Two errors remain, both slowly
+    varying: a pointing bias (mount model, camera alignment) and an along-track error,
+    which for a satellite is mostly a *time* bias (a two-line element's error grows along
+    the track).  :func:`fit_ephemeris_bias` estimates both from the recent measurements;
+    the tracker (:meth:`LosTracker.set_ephemeris_track`) then coasts long blockages on
+    ``position(t - time_bias) + offset``, the horizon -> zenith -> horizon shape of the
+    pass (seed 002 §II.4 and §II.6) being given, not extrapolated.
+
+    Attributes
+    ----------
+    times_s : numpy.ndarray, shape (N,)
+        Sample times [s], strictly increasing, N >= 2.
+    los : numpy.ndarray, shape (N, 2)
+        Predicted line of sight at those times [rad or px]; finite.
+    time_bias_max_s : float
+        The time bias is searched in ``[-time_bias_max_s, time_bias_max_s]`` [s] (>= 0).
+    fit_window_s : float
+        Shortest window of recent measurements the biases are fitted to [s] (> 0); while
+        coasting the window is ``max(fit_window_s, time coasted)``.
+
+    Raises
+    ------
+    EstimationError
+        Shapes, non-finite values, non-increasing times, or bad limits.
+
+    References
+    ----------
+    seed 002 §II.4 (the emulated pass) and §II.6 (the acceleration reversing at the zenith).
+    """
+
+    times_s: np.ndarray
+    los: np.ndarray
+    time_bias_max_s: float = 0.0
+    fit_window_s: float = 20.0
+
+    def __post_init__(self) -> None:
+        t = np.asarray(self.times_s, float).reshape(-1)
+        z = np.asarray(self.los, float)
+        if z.ndim != 2 or z.shape != (t.shape[0], 2) or t.shape[0] < 2:
+            raise EstimationError(f"EphemerisTrack needs times (N,) and los (N, 2) with N >= 2, got {t.shape} "
+                                  f"and {z.shape}")
+        if not (np.all(np.isfinite(t)) and np.all(np.isfinite(z)) and np.all(np.diff(t) > 0)):
+            raise EstimationError("EphemerisTrack needs finite line-of-sight samples at strictly increasing times")
+        if not (math.isfinite(self.time_bias_max_s) and self.time_bias_max_s >= 0.0):
+            raise EstimationError(f"time_bias_max_s = {self.time_bias_max_s!r} s must be finite and >= 0")
+        if not (math.isfinite(self.fit_window_s) and self.fit_window_s > 0.0):
+            raise EstimationError(f"fit_window_s = {self.fit_window_s!r} s must be finite and > 0")
+        object.__setattr__(self, "times_s", t)
+        object.__setattr__(self, "los", z)
+
+    def position(self, stamp_s, time_bias_s: float = 0.0) -> np.ndarray:
+        """Predicted line of sight at ``stamp_s - time_bias_s`` (linear interpolation, held at the ends).
+
+        Scalar -> shape (2,); array (M,) -> (M, 2).
+        """
+        tq = np.asarray(stamp_s, float) - float(time_bias_s)
+        return np.stack([np.interp(tq, self.times_s, self.los[:, k]) for k in range(2)], axis=-1)
+
+    def rate(self, stamp_s: float, time_bias_s: float = 0.0) -> np.ndarray:
+        """Line-of-sight rate at ``stamp_s - time_bias_s`` [per s], shape (2,) (central difference)."""
+        tq = float(stamp_s) - float(time_bias_s)
+        i = int(np.clip(np.searchsorted(self.times_s, tq), 1, self.times_s.shape[0] - 1))
+        return (self.los[i] - self.los[i - 1]) / (self.times_s[i] - self.times_s[i - 1])
+
+
+@dataclass(frozen=True)
+class EphemerisFit:
+    """Time and pointing bias of an :class:`EphemerisTrack` fitted to measurements."""
+
+    track: EphemerisTrack
+    time_bias_s: float
+    offset: np.ndarray  # (2,)
+    residual: float  # median distance of the measurements from the biased track [rad or px]
+
+    def position(self, stamp_s) -> np.ndarray:
+        """Biased track at ``stamp_s`` (scalar -> (2,), array (M,) -> (M, 2))."""
+        return self.track.position(stamp_s, self.time_bias_s) + self.offset
+
+    def rate(self, stamp_s: float) -> np.ndarray:
+        """Rate of the biased track at ``stamp_s``, shape (2,)."""
+        return self.track.rate(stamp_s, self.time_bias_s)
+
+
+def fit_ephemeris_bias(track: EphemerisTrack, times_s: np.ndarray, xy: np.ndarray, window_s: float,
+                       n_bias: int = 121) -> EphemerisFit:
+    """Fit the time bias and the pointing offset of ``track`` to the last ``window_s`` of measurements.
+
+    For each of ``n_bias`` time biases evenly spread over ``+-track.time_bias_max_s`` the
+    offset is the per-axis median of ``xy - track.position(t - bias)`` and the cost the
+    median distance of the measurements from the biased track (robust to spurious
+    detections and to a jittering centroid); the least cost wins.  Causal use: pass only
+    measurements before the prediction time.
+
+    Parameters
+    ----------
+    track : EphemerisTrack
+    times_s : array_like, shape (N,)
+        Measurement times [s], increasing.
+    xy : array_like, shape (N, 2)
+        Measured line of sight [rad or px].
+    window_s : float
+        Only measurements with ``t >= times_s[-1] - window_s`` are used [s].
+    n_bias : int
+        Number of time biases tried (1 when ``time_bias_max_s`` is 0).
+
+    Returns
+    -------
+    EphemerisFit
+
+    Raises
+    ------
+    EstimationError
+        Shapes differ, non-finite values, or fewer than 3 points in the window.
+    """
+    t = np.asarray(times_s, float).reshape(-1)
+    z = np.asarray(xy, float).reshape(-1, 2)
+    if t.shape[0] != z.shape[0] or t.shape[0] == 0:
+        raise EstimationError(f"fit_ephemeris_bias needs matching times and positions, got {t.shape[0]} and "
+                              f"{z.shape[0]}")
+    sel = t >= t[-1] - float(window_s)
+    t, z = t[sel], z[sel]
+    if t.shape[0] < 3 or not (np.all(np.isfinite(t)) and np.all(np.isfinite(z))):
+        raise EstimationError(f"fit_ephemeris_bias: {t.shape[0]} finite points in the last {window_s!r} s, need 3")
+    biases = (np.linspace(-track.time_bias_max_s, track.time_bias_max_s, max(int(n_bias), 1))
+              if track.time_bias_max_s > 0.0 else np.zeros(1))
+    best = None
+    for b in biases:
+        r = z - track.position(t, b)
+        off = np.median(r, axis=0)
+        cost = float(np.median(np.hypot(r[:, 0] - off[0], r[:, 1] - off[1])))
+        if best is None or cost < best[0]:
+            best = (cost, float(b), off)
+    return EphemerisFit(track, best[1], best[2], best[0])
 
 
 def _pass_linear(t: np.ndarray, z: np.ndarray, tca: float, tau: float):
@@ -1679,7 +1929,8 @@ class NoiseLearner:
 
 def replay(times_s: Iterable[float], measurements: np.ndarray, config: TrackerConfig,
            r_cov: np.ndarray | None = None, learner: NoiseLearner | None = None,
-           tca_s: float | None = None, tau_s: float | None = None) -> ReplayResult:
+           tca_s: float | None = None, tau_s: float | None = None,
+           ephemeris: EphemerisTrack | None = None) -> ReplayResult:
     """Run a tracker over a logged sequence (NaN rows = no detection).
 
     Parameters
@@ -1698,6 +1949,9 @@ def replay(times_s: Iterable[float], measurements: np.ndarray, config: TrackerCo
     tca_s, tau_s : float, optional
         Time of closest approach of the pass and ``d_min / v`` [s], given to
         :meth:`LosTracker.set_time_of_closest_approach` (ephemeris-aided pass model).
+    ephemeris : EphemerisTrack, optional
+        The pass's predicted line of sight, given to :meth:`LosTracker.set_ephemeris_track`
+        (used while coasting long blockages; needs ``tca_s`` and ``tau_s``).
 
     Returns
     -------
@@ -1714,6 +1968,7 @@ def replay(times_s: Iterable[float], measurements: np.ndarray, config: TrackerCo
         raise EstimationError(f"measurements of shape {z.shape} do not match {t.shape[0]} time stamps (need (N, 2))")
     trk = LosTracker(config)
     trk.set_time_of_closest_approach(tca_s, tau_s)
+    trk.set_ephemeris_track(ephemeris)
     n = t.shape[0]
     prior = np.full((n, 2), np.nan)
     post = np.full((n, 2), np.nan)
