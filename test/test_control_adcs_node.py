@@ -53,6 +53,30 @@ def _attitude_msg(tle, az, el, stamp, node):
     return msg
 
 
+def _station_node(rclpy_context, ns: str, *overrides):
+    """adcs_pointing on a TLE over its station (fixed Sun far away, 20 Hz), a client node in
+    its namespace and an executor spinning both: (node, client, executor, tle)."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from qsat_pat.nodes.adcs_pointing import AdcsPointingNode
+
+    tle, lat, lon = _tle_over_station_now()
+    node = AdcsPointingNode(
+        context=rclpy_context, cli_args=["--ros-args", "-r", f"__ns:=/{ns}"],
+        parameter_overrides=[Parameter("tle_line1", value=tle.line1), Parameter("tle_line2", value=tle.line2),
+                             Parameter("site_lat_deg", value=lat), Parameter("site_lon_deg", value=lon),
+                             Parameter("site_alt_m", value=0.0), Parameter("rate_hz", value=20.0),
+                             Parameter("sun_source", value="fixed"), Parameter("sun_az_rad", value=math.pi),
+                             Parameter("sun_el_rad", value=0.0), *overrides])
+    client = rclpy.create_node(f"{ns}_client", namespace=f"/{ns}", context=rclpy_context)
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(node)
+    ex.add_node(client)
+    return node, client, ex, tle
+
+
 def test_adcs_pointing_targets_the_station_reads_back_attitude_and_keeps_out_of_the_sun(rclpy_context):
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -211,34 +235,21 @@ def test_adcs_pointing_follows_body_commands_rejects_bad_ones_and_holds(rclpy_co
 def test_adcs_pointing_closes_the_coarse_loop_on_the_tracked_beacon(rclpy_context):
     """With track_enabled, a fresh beacon track (body tangent frame) moves the body target onto
     the tracked beacon; a coasting track, or one far from the predicted station, does not."""
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
 
     from qsat_pat.core.control import body_target_from_states
     from qsat_pat.core.safety import angular_separation_rad
     from qsat_pat.msg import AdcsState, PointingCommand, TrackEstimate
-    from qsat_pat.nodes.adcs_pointing import AdcsPointingNode
     from qsat_pat.nodes.convert import s_to_stamp, stamp_to_s
     from qsat_pat.nodes.pattern import Qos
 
-    tle, lat, lon = _tle_over_station_now()
-    node = AdcsPointingNode(
-        context=rclpy_context, cli_args=["--ros-args", "-r", "__ns:=/adcs_track_test"],
-        parameter_overrides=[Parameter("tle_line1", value=tle.line1), Parameter("tle_line2", value=tle.line2),
-                             Parameter("site_lat_deg", value=lat), Parameter("site_lon_deg", value=lon),
-                             Parameter("site_alt_m", value=0.0), Parameter("rate_hz", value=20.0),
-                             Parameter("sun_source", value="fixed"), Parameter("sun_az_rad", value=math.pi),
-                             Parameter("sun_el_rad", value=0.0), Parameter("point_ahead_enabled", value=False),
-                             Parameter("track_enabled", value=True)])
-    client = rclpy.create_node("adcs_track_client", namespace="/adcs_track_test", context=rclpy_context)
+    node, client, ex, tle = _station_node(rclpy_context, "adcs_track_test",
+                                          Parameter("point_ahead_enabled", value=False),
+                                          Parameter("track_enabled", value=True))
     adcs_pub = client.create_publisher(AdcsState, "adcs_state", Qos.STREAM)
     track_pub = client.create_publisher(TrackEstimate, "beacon_track", Qos.STREAM)
     targets: list[PointingCommand] = []
     client.create_subscription(PointingCommand, "body_target", targets.append, Qos.COMMAND)
-    ex = SingleThreadedExecutor(context=rclpy_context)
-    ex.add_node(node)
-    ex.add_node(client)
     los = (1.0e-3, -0.5e-3)
 
     def geometric(t_s=None):
@@ -283,32 +294,18 @@ def test_adcs_pointing_closes_the_coarse_loop_on_the_tracked_beacon(rclpy_contex
 def test_adcs_pointing_gives_the_fsm_the_point_ahead_in_its_own_axes(rclpy_context):
     """fsm_ephemeris carries the point-ahead in the body tangent frame: its size is the
     point-ahead, and rolling the body about the boresight rotates it the other way."""
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
     from transforms3d.quaternions import qmult
 
     from qsat_pat.msg import AdcsState, EphemerisState, PointingCommand
-    from qsat_pat.nodes.adcs_pointing import AdcsPointingNode
     from qsat_pat.nodes.pattern import Qos
 
-    tle, lat, lon = _tle_over_station_now()
-    node = AdcsPointingNode(
-        context=rclpy_context, cli_args=["--ros-args", "-r", "__ns:=/adcs_pa_test"],
-        parameter_overrides=[Parameter("tle_line1", value=tle.line1), Parameter("tle_line2", value=tle.line2),
-                             Parameter("site_lat_deg", value=lat), Parameter("site_lon_deg", value=lon),
-                             Parameter("site_alt_m", value=0.0), Parameter("rate_hz", value=20.0),
-                             Parameter("sun_source", value="fixed"), Parameter("sun_az_rad", value=math.pi),
-                             Parameter("sun_el_rad", value=0.0), Parameter("point_ahead_enabled", value=False)])
-    client = rclpy.create_node("adcs_pa_client", namespace="/adcs_pa_test", context=rclpy_context)
+    node, client, ex, tle = _station_node(rclpy_context, "adcs_pa_test", Parameter("point_ahead_enabled", value=False))
     adcs_pub = client.create_publisher(AdcsState, "adcs_state", Qos.STREAM)
     targets: list[PointingCommand] = []
     fsm_ephs: list[EphemerisState] = []
     client.create_subscription(PointingCommand, "body_target", targets.append, Qos.COMMAND)
     client.create_subscription(EphemerisState, "fsm_ephemeris", fsm_ephs.append, Qos.STATE)
-    ex = SingleThreadedExecutor(context=rclpy_context)
-    ex.add_node(node)
-    ex.add_node(client)
 
     def feed(roll_rad):
         t = targets[-1]

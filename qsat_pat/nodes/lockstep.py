@@ -263,7 +263,6 @@ class QuiescenceMonitor:
         self._base: list[np.ndarray] = []
         self._own_pub_base: dict[str, int] = {}
         self._own_take_base: dict[str, int] = {}
-        self._plan: list = []
         self._fifo: int | None = None
         self._time: np.ndarray | None = None
 

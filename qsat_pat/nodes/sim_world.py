@@ -317,6 +317,7 @@ class RosLink(SoftwareLink):
         self.timers_pub = node.create_publisher(String, TIMERS_TOPIC, QoSProfile(
             depth=MIN_DEPTH, reliability=ReliabilityPolicy.RELIABLE))
         self.image_pubs, self.subs = {}, []
+        self._own_topics: set[str] = set()  # topics of this node's counted subscriptions
         self._estimate: dict[str, object] = {}
         self._track_alive: dict[str, bool] = {}
         self.estimate_wait_s = min(0.25, self.answer_timeout_s)
@@ -382,7 +383,7 @@ class RosLink(SoftwareLink):
             finally:
                 if self.monitor is not None:
                     self.monitor.count_take(_topic)
-        self._own_topics = getattr(self, "_own_topics", set()) | {topic}
+        self._own_topics.add(topic)
         return self.node.create_subscription(msg_type, topic, counted, deepened(qos))
 
     def _publish(self, pub, msg) -> None:
@@ -392,7 +393,7 @@ class RosLink(SoftwareLink):
 
     def use_monitor(self, monitor: QuiescenceMonitor) -> None:
         """Wait for quiet (every node's work done) after each group of messages from now on."""
-        for topic in sorted(getattr(self, "_own_topics", ())):
+        for topic in sorted(self._own_topics):
             monitor.own_take.setdefault(topic, 0)
         monitor.rebase()
         self.monitor = monitor
