@@ -12,6 +12,7 @@ import pytest
 from qsat_pat.core.errors import SimulationError
 from qsat_pat.nodes.lockstep import (
     LOCKSTEP_DIR_ENV,
+    MATCH_QUERY,
     TIMERS_TOPIC,
     CounterBoard,
     LockstepTimer,
@@ -156,6 +157,20 @@ def test_a_node_in_lockstep_counts_and_runs_its_timers_only_on_its_turn(rclpy_co
         assert mon.due_nodes(100 * 10**9 + 20 * MS) == ["/lockstep_test/fsm_controller"]
         board = np.array(mon.boards[0].words)
         assert board[0] == len(mon.boards[0].slots)
+        # start-up's match query: the node writes each writer's matched readers (its own view)
+        readers = {"/lockstep_test/fsm_state": 1}
+        assert mon.answered(7) == ["/lockstep_test/fsm_controller"]
+        shown = [s for s in mon.unmatched_writers(lambda t: readers.get(t, 0))]
+        assert shown and all(s.endswith("0/1") for s in shown)  # nothing written yet
+        turn_pub.publish(String(data=f"{MATCH_QUERY}7"))
+        end = time.monotonic() + 5.0
+        while mon.answered(7) and time.monotonic() < end:
+            ex.spin_once(timeout_sec=0.01)
+        assert mon.answered(7) == []
+        assert mon.unmatched_writers(lambda t: readers.get(t, 0)) == []
+        readers["/lockstep_test/fsm_state"] = 2  # a reader the graph shows but the writer has not matched
+        assert mon.unmatched_writers(lambda t: readers.get(t, 0)) == [
+            "/lockstep_test/fsm_controller /lockstep_test/fsm_state 1/2"]
     finally:
         ex.shutdown()
         client.destroy_node()

@@ -34,10 +34,19 @@ had not had the new clock yet -- seen in the first runs of this scheme.)  Nodes 
 poll the counters while they work.  The counters live in files, not DDS, so the check
 costs a few microseconds and adds no traffic to the graph it watches.
 
+Start-up needs one more thing: the DDS graph showing a subscription does not mean every
+writer on its topic has matched it yet, and a volatile message published before the match is
+lost to it for good (seen once in CI: the first ``fsm_state`` never reached the satellite's
+track predictor, and the first step's group timed out).  So ``sim_world`` asks every node,
+with :data:`MATCH_QUERY` on :data:`TIMERS_TOPIC`, to write its writers' *matched* reader
+counts (``Publisher.get_subscription_count``: the writer's own view) onto its board, and
+starts only when each writer has matched every subscription the graph shows.
+
 The board file is ``<dir>/<node name with / -> __>.counts``: int64 words, word 0 the number
-of slots, word 1 the earliest due time of the node's timers (ns of ROS time, -1 none), then
-one counter per slot (0: a timer is due at the next turn); ``.json`` beside it names the slots (``[role, topic]``, role ``pub``
-or ``sub``).
+of slots, word 1 the earliest due time of the node's timers (ns of ROS time, -1 none; 0: a
+timer is due at the next turn), word 2 the number of the last match query answered, then one
+counter per slot, then (from word ``3 + MAX_SLOTS``) one matched-reader count per publisher
+slot; ``.json`` beside it names the slots (``[role, topic]``, role ``pub`` or ``sub``).
 """
 
 from __future__ import annotations
@@ -58,6 +67,9 @@ from qsat_pat.core.errors import SimulationError
 LOCKSTEP_DIR_ENV = "QSAT_PAT_LOCKSTEP_DIR"
 #: Topic on which sim_world gives one node (``std_msgs/String``: its full name) its timers' turn.
 TIMERS_TOPIC = "/sim/lockstep_timers"
+#: Prefix of a :data:`TIMERS_TOPIC` message asking every node for its writers' matched
+#: reader counts (followed by the query's number, which the node writes to word 2 when done).
+MATCH_QUERY = "?matched "
 #: FIFO in the lockstep directory on which nodes wake sim_world when they finish a callback.
 WAKE_FIFO = "wake.fifo"
 #: File in the lockstep directory holding simulated time (one int64, ns of ROS time).
@@ -67,7 +79,9 @@ MAX_SLOTS = 96
 #: Queue depth every lockstep publisher and subscription gets at least: a depth-1 latched
 #: topic that is published twice in one step would otherwise lose a counted message.
 MIN_DEPTH = 10
-_HEADER = 2
+_HEADER = 3
+#: Words of one board: header, counters, matched-reader counts.
+BOARD_WORDS = _HEADER + 2 * MAX_SLOTS
 
 
 def deepened(qos_profile):
@@ -82,7 +96,7 @@ def deepened(qos_profile):
     return qos_profile
 
 
-def _map(path: Path, create: bool, words: int = _HEADER + MAX_SLOTS) -> np.ndarray:
+def _map(path: Path, create: bool, words: int = BOARD_WORDS) -> np.ndarray:
     """``words`` int64 words of ``path``, memory-mapped shared (a plain ndarray view: cheap to index)."""
     size = 8 * words
     if create:
@@ -176,6 +190,14 @@ class CounterBoard:
     def set_next_due_ns(self, ns: int | None) -> None:
         """Publish the earliest due time of the node's timers (None: no timer)."""
         self.words[1] = -1 if ns is None else int(ns)
+
+    def set_matched(self, idx: int, n_readers: int) -> None:
+        """Record the matched reader count of the publisher on slot ``idx``."""
+        self.words[idx + MAX_SLOTS] = int(n_readers)
+
+    def answered_match_query(self, number: int) -> None:
+        """Mark match query ``number`` answered (every matched count written)."""
+        self.words[2] = int(number)
 
     def _write_table(self) -> None:
         tmp = self.table_path.with_suffix(".json.tmp")
@@ -349,7 +371,7 @@ class QuiescenceMonitor:
 
     def _make_plan(self) -> None:
         """Index arrays of the publisher and subscriber counters, by topic (vectorised test)."""
-        stride = _HEADER + MAX_SLOTS
+        stride = BOARD_WORDS
         topics = sorted({t for b in self.boards for _, t in b.slots} | set(self.own_pub) | set(self.own_take))
         self._topics = topics
         self._tix = {t: i for i, t in enumerate(topics)}
@@ -419,6 +441,25 @@ class QuiescenceMonitor:
                 if role == "sub" and t == topic:
                     out[b.fqn] = int(b.words[_HEADER + j])
         return out
+
+    def unmatched_writers(self, readers_of: Callable[[str], int]) -> list[str]:
+        """Lockstep writers that have matched fewer readers than ``readers_of(topic)`` (the
+        subscriptions the DDS graph shows), as ``"node topic matched/readers"``; read after
+        every node has answered a :data:`MATCH_QUERY`."""
+        short = []
+        for b in self.boards:
+            b.reload()
+            for j, (role, topic) in enumerate(b.slots):
+                if role != "pub":
+                    continue
+                matched, want = int(b.words[_HEADER + MAX_SLOTS + j]), int(readers_of(topic))
+                if matched < want:
+                    short.append(f"{b.fqn} {topic} {matched}/{want}")
+        return short
+
+    def answered(self, number: int) -> list[str]:
+        """Nodes that have not answered match query ``number`` yet."""
+        return [b.fqn for b in self.boards if int(b.words[2]) < number]
 
     def due_nodes(self, now_ns: int) -> list[str]:
         """Nodes (name order) with a timer due at ``now_ns``."""

@@ -97,6 +97,7 @@ from std_msgs.msg import String
 from qsat_pat.core.errors import ConfigError, QsatPatError
 from qsat_pat.core.params import ConfigBase, param_spec
 from qsat_pat.nodes.lockstep import (
+    MATCH_QUERY,
     MIN_DEPTH,
     TIMERS_TOPIC,
     CounterBoard,
@@ -328,6 +329,7 @@ class QsatPatNode(LifecycleNode):
 
     def _counted(self, pub):
         board, idx, send = self._lockstep, self._lockstep.slot("pub", pub.topic_name), pub.publish
+        self._lockstep_pubs.append((idx, pub))
 
         def publish(msg) -> None:
             sent = getattr(pub, "is_activated", True)  # a lifecycle publisher drops while inactive
@@ -365,6 +367,7 @@ class QsatPatNode(LifecycleNode):
             self.get_logger().warning("lockstep directory set but use_sim_time is false: not joining the lockstep")
             return
         self._lockstep = CounterBoard(directory, self.get_fully_qualified_name())
+        self._lockstep_pubs: list = []  # (slot, publisher): their matched readers on a MATCH_QUERY
         source = self._time_source  # rclpy's /clock subscription is replaced by a counted one
         if source._clock_sub is not None:
             self.destroy_subscription(source._clock_sub)
@@ -384,7 +387,16 @@ class QsatPatNode(LifecycleNode):
             self._time_source.clock_callback(msg)
 
     def _on_lockstep_timers(self, msg) -> None:
-        """``sim_world`` gives this node its turn: run the timers that are due (creation order)."""
+        """``sim_world`` gives this node its turn: run the timers that are due (creation order);
+        or asks every node for its writers' matched reader counts (start-up)."""
+        if msg.data.startswith(MATCH_QUERY):
+            for idx, pub in self._lockstep_pubs:
+                try:
+                    self._lockstep.set_matched(idx, pub.get_subscription_count())
+                except Exception:
+                    continue
+            self._lockstep.answered_match_query(int(msg.data[len(MATCH_QUERY):]))
+            return
         if msg.data != self.get_fully_qualified_name():
             return
         now_ns = self.get_clock().now().nanoseconds

@@ -86,6 +86,7 @@ from qsat_pat.msg import (
 from qsat_pat.nodes.convert import array_to_image, ns_to_stamp
 from qsat_pat.nodes.lockstep import (
     LOCKSTEP_DIR_ENV,
+    MATCH_QUERY,
     MIN_DEPTH,
     TIMERS_TOPIC,
     QuiescenceMonitor,
@@ -736,9 +737,11 @@ def wait_for_matches(link: RosLink, timeout_s: float = 30.0) -> None:
                           f"{timeout_s:.0f} s (image subscribers / centroid and command publishers missing)")
 
 
-def wait_for_graph(link: RosLink, monitor: QuiescenceMonitor, timeout_s: float = 30.0) -> None:
+def wait_for_graph(link: RosLink, monitor: QuiescenceMonitor, timeout_s: float = 30.0) -> int:
     """Block until DDS discovery shows every counted topic with all its lockstep publishers and
-    subscribers (so no node misses a volatile message of the first step), then 0.3 s more."""
+    subscribers, and every lockstep writer has matched every reader the graph shows (so no
+    node misses a volatile message of the first step), then 0.3 s more.  Returns the number of
+    match queries it took (1: every writer had matched at the first)."""
     want: dict[str, list[int]] = {}
     for b in monitor.boards:
         b.reload()
@@ -758,9 +761,31 @@ def wait_for_graph(link: RosLink, monitor: QuiescenceMonitor, timeout_s: float =
         if time.monotonic() > deadline:
             raise SimulationError(f"lockstep topics not connected after {timeout_s:.0f} s: {', '.join(short)}")
         link.executor.spin_once(timeout_sec=0.05)
+    # every lockstep writer: matched readers, from the writer's own view (the graph showing a
+    # reader does not mean each writer has matched it; a volatile message sent before the
+    # match is lost to that reader and the first group would never go quiet)
+    query = 0
+    while True:
+        query += 1
+        link.timers_pub.publish(String(data=f"{MATCH_QUERY}{query}"))
+        while True:
+            waiting = monitor.answered(query)
+            if not waiting:
+                break
+            if time.monotonic() > deadline:
+                raise SimulationError(f"no answer to the lockstep match query from {', '.join(waiting)}")
+            link.executor.spin_once(timeout_sec=0.01)
+        short = monitor.unmatched_writers(link.node.count_subscribers)
+        if not short:
+            break
+        if time.monotonic() > deadline:
+            raise SimulationError(f"lockstep writers have not matched every reader after {timeout_s:.0f} s: "
+                                  f"{'; '.join(short)}")
+        link.executor.spin_once(timeout_sec=0.05)
     t_end = time.monotonic() + 0.3
     while time.monotonic() < t_end:
         link.executor.spin_once(timeout_sec=0.05)
+    return query
 
 
 def wait_for_quiet(link: RosLink, monitor: QuiescenceMonitor, quiet_s: float = 0.3, timeout_s: float = 30.0) -> None:
@@ -777,13 +802,14 @@ def wait_for_quiet(link: RosLink, monitor: QuiescenceMonitor, quiet_s: float = 0
     raise SimulationError(f"the lockstep nodes did not go quiet within {timeout_s:.0f} s")
 
 
-def start_strict_lockstep(link: RosLink, monitor: QuiescenceMonitor, timeout_s: float = 30.0, check=None) -> None:
+def start_strict_lockstep(link: RosLink, monitor: QuiescenceMonitor, timeout_s: float = 30.0, check=None) -> int:
     """Start-up of the strict lockstep (:mod:`qsat_pat.nodes.lockstep`).
 
     Every node connected (DDS discovery) before the start time is set; quiet is the
     counters' baseline; then the nodes' timers run at the
     start time (the ephemeris node publishes the start geometry), and every subscriber of
     ``/ogs/ephemeris`` must hold it -- the PAT managers never start without the ephemeris.
+    Returns the number of match queries start-up took (:func:`wait_for_graph`).
 
     Raises
     ------
@@ -792,7 +818,7 @@ def start_strict_lockstep(link: RosLink, monitor: QuiescenceMonitor, timeout_s: 
         ephemeris after ``timeout_s``.
     """
     monitor.attach(timeout_s=timeout_s, check=check)
-    wait_for_graph(link, monitor, timeout_s=timeout_s)
+    queries = wait_for_graph(link, monitor, timeout_s=timeout_s)
     monitor.set_time_ns(link.t0_ns)
     link.begin_step(0, 0.0)  # /clock for the nodes outside the lockstep
     wait_for_quiet(link, monitor, timeout_s=timeout_s)
@@ -801,6 +827,7 @@ def start_strict_lockstep(link: RosLink, monitor: QuiescenceMonitor, timeout_s: 
     missing = [n for n, k in monitor.taken_total("/ogs/ephemeris").items() if k < 1]
     if missing:
         raise SimulationError(f"no start ephemeris at {', '.join(missing)} (last imbalance {link.last_imbalance})")
+    return queries
 
 
 def wait_for_ephemeris(link: RosLink, timeout_s: float = 30.0) -> None:
@@ -867,8 +894,10 @@ def run_lockstep(scenario: Scenario, *, seed: int | None = None, duration_s: flo
         if directory is None:
             wait_for_ephemeris(link, timeout_s=startup_timeout_s)
         else:
-            start_strict_lockstep(link, QuiescenceMonitor(directory, LOCKSTEP_NODES), startup_timeout_s, check)
-        phase("strict lockstep started" if directory is not None else "start ephemeris everywhere")
+            queries = start_strict_lockstep(link, QuiescenceMonitor(directory, LOCKSTEP_NODES), startup_timeout_s,
+                                            check)
+        phase("start ephemeris everywhere" if directory is None else
+              f"strict lockstep started, every writer matched after {queries} quer{'y' if queries == 1 else 'ies'}")
         record = run_direct(sc, seed=seed, duration_s=duration_s, progress=progress,
                             config=ros_mode_config(config), start_offset_s=start_offset_s, link=link)
         record.lockstep = dict(link.stats)
@@ -938,7 +967,7 @@ def run_ros(scenario: Scenario, *, seed: int | None = None, duration_s: float | 
 
         record = run_lockstep(scenario, seed=seed, duration_s=duration_s, start_offset_s=start_offset_s,
                               progress=progress, config=config, answer_timeout_s=answer_timeout_s, check=check,
-                              lockstep_directory=board_dir)
+                              lockstep_directory=board_dir, log=log)
         check()
         return record
     finally:
