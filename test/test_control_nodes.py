@@ -75,6 +75,77 @@ def test_fsm_controller_commands_rejects_nan_and_holds(rclpy_context):
         node.destroy_node()
 
 
+def test_fsm_controller_follows_pat_and_hands_back_to_the_coarse_camera(rclpy_context):
+    """Outside COARSE_TRACK/FINE_TRACK the mirror is centred; in COARSE_TRACK with the fine
+    beacon lost for fine_lost_s, coarse-camera centroids (minus the mirror) steer it onto the
+    line of sight, so the spot comes back into the fine camera's field after a cloud."""
+    import time
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from qsat_pat.msg import BeaconCentroid, PatStatus, PointingCommand
+    from qsat_pat.nodes.fsm_controller import FsmControllerNode
+    from qsat_pat.nodes.pattern import Qos
+
+    node = FsmControllerNode(context=rclpy_context, cli_args=["--ros-args", "-r", "__ns:=/fsm_pat_test"],
+                             parameter_overrides=[Parameter("coarse_camera_id", value="ogs_coarse"),
+                                                  Parameter("fine_lost_s", value=0.02)])
+    client = rclpy.create_node("fsm_pat_client", namespace="/fsm_pat_test", context=rclpy_context)
+    fine_pub = client.create_publisher(BeaconCentroid, "beacon_centroid", Qos.STREAM)
+    coarse_pub = client.create_publisher(BeaconCentroid, "coarse_centroid", Qos.STREAM)
+    pat_pub = client.create_publisher(PatStatus, "pat_status", Qos.STREAM)
+    cmds: list[PointingCommand] = []
+    client.create_subscription(PointingCommand, "fsm_command", cmds.append, Qos.COMMAND)
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(node)
+    ex.add_node(client)
+
+    def send(pub, msg):
+        n_in = node.counters["commands"] + node.counters.get("rejected_non_finite_centroid", 0)
+        pub.publish(msg)
+        if pub is fine_pub:
+            assert spin_until(ex, lambda: node.counters["commands"] > n_in and len(cmds) >= node.counters["commands"])
+        else:  # taken before the next fine frame (two publishers: DDS does not order them)
+            assert spin_until(ex, lambda: node.coarse_pending is not None)
+
+    def pat(state):
+        pat_pub.publish(PatStatus(state=state))
+        assert spin_until(ex, lambda: node.pat_state == state)
+
+    try:
+        assert node.autostart()
+        assert spin_until(ex, lambda: min(p.get_subscription_count() for p in (fine_pub, coarse_pub, pat_pub)) > 0)
+        los = 40e-6  # the beacon 40 urad off on tip; the fine spot at 128 + (u - los) / 1.617 urad/px
+        # ACQUIRE: a fine detection does not move the mirror (centred, the loop restarts on lock)
+        pat(PatStatus.STATE_ACQUIRE)
+        send(fine_pub, _centroid("ogs_fine", 128.0 - los / 1.617e-6, 128.0, node=client))
+        assert cmds[-1].axis1_rad == 0.0 and cmds[-1].reason.startswith("centred")
+        # COARSE_TRACK, fine camera blind: the coarse camera (not behind the FSM: its spot at
+        # 1224 - los / 8.5 urad/px) steers the mirror onto the line of sight
+        pat(PatStatus.STATE_COARSE_TRACK)
+        send(fine_pub, _centroid("ogs_fine", math.nan, math.nan, valid=False, node=client))
+        time.sleep(0.03)  # > fine_lost_s
+        for _ in range(40):
+            send(coarse_pub, _centroid("ogs_coarse", 1224.0 - los / 8.5e-6, 1025.0, node=client))
+            send(fine_pub, _centroid("ogs_fine", math.nan, math.nan, valid=False, node=client))
+        assert cmds[-1].reason == "coarse camera (fine beacon lost)"
+        assert node.counters["coarse_steered"] >= 30
+        assert cmds[-1].axis1_rad == pytest.approx(los, rel=0.1) and abs(cmds[-1].axis2_rad) < 1e-9
+        # a coarse centroid is used once: the next blind frame coasts
+        send(fine_pub, _centroid("ogs_fine", math.nan, math.nan, valid=False, node=client))
+        assert cmds[-1].reason == "fine coast (no detection)"
+        # COAST: centred again
+        pat(PatStatus.STATE_COAST)
+        send(fine_pub, _centroid("ogs_fine", math.nan, math.nan, valid=False, node=client))
+        assert cmds[-1].axis1_rad == 0.0 and cmds[-1].reason.startswith("centred")
+    finally:
+        ex.shutdown()
+        client.destroy_node()
+        node.destroy_node()
+
+
 def test_pat_manager_reaches_fine_track_and_gates_the_laser(rclpy_context):
     import rclpy
     from rclpy.executors import SingleThreadedExecutor

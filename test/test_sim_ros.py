@@ -127,6 +127,32 @@ def test_ros_mode_is_bit_reproducible_with_the_same_seed(both_modes, ros_again):
     assert a.disturbance_budget["ogs"]["sensor_noise_rad"] is not None
 
 
+def test_ros_mode_re_acquires_after_a_cloud_as_the_direct_mode_does(tmp_path):
+    """Clouds scenario, seed 195: a 1.26 s blockage from 1.02 s into the window (longer than
+    the 0.51 s coast, so both PAT managers go to COAST).  Both terminals re-acquire in the ROS
+    mode as in the direct mode (issue 6: tracking survives clouds, re-acquisition reported).
+    Before the FSM controller followed the PAT state and handed back to the coarse camera,
+    false alarms of the fine camera during the cloud kicked the held mirror ~100 urad off and
+    the OGS never returned to FINE_TRACK in the ROS mode (seen in a 12 s clouds run)."""
+    from qsat_pat.nodes.sim_world import ros_mode_config, ros_mode_scenario, run_ros
+    from qsat_pat.sim.direct import run_direct
+    from qsat_pat.sim.report import build_report
+    from qsat_pat.sim.scenario import load_scenario
+
+    window = {"duration_s": 3.5, "start_offset_s": 230.0, "seed": 195}
+    ros = build_report(run_ros(load_scenario("clouds"), work_dir=tmp_path / "ros", log=lambda *a: None, **window))
+    direct = build_report(run_direct(ros_mode_scenario(load_scenario("clouds")), config=ros_mode_config(), **window))
+    for name in ("ogs", "space"):
+        r, d = ros[name], direct[name]
+        print(name, r["reacquisition_times_s"], d["reacquisition_times_s"], r["time_in_state_s"])
+        assert d["beacon_loss_events"] >= 1 and d["time_in_state_s"].get("COAST", 0.0) > 0.3  # the window has the cloud
+        assert r["beacon_loss_events"] == d["beacon_loss_events"]
+        assert r["unrecovered_losses"] == 0 and len(r["reacquisition_times_s"]) == r["beacon_loss_events"]
+        for t_r, t_d in zip(r["reacquisition_times_s"], d["reacquisition_times_s"], strict=True):
+            assert t_r == pytest.approx(t_d, abs=0.15)
+        assert r["time_in_state_s"]["FINE_TRACK"] == pytest.approx(d["time_in_state_s"]["FINE_TRACK"], abs=0.3)
+
+
 def test_sim_cli_ros_mode_writes_report_and_a_dds_bag(tmp_path):
     out = tmp_path / "run"
     env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg")

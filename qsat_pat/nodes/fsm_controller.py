@@ -2,7 +2,10 @@
 
 Inputs
     ``beacon_centroid`` (``qsat_pat/BeaconCentroid``) of the fine camera (``camera_id``);
-    ``ephemeris`` (``qsat_pat/EphemerisState``, latched) for the point-ahead set-point.
+    ``ephemeris`` (``qsat_pat/EphemerisState``, latched) for the point-ahead set-point;
+    ``pat_status`` (``qsat_pat/PatStatus``) of the terminal's PAT manager;
+    ``coarse_centroid`` (``qsat_pat/BeaconCentroid``) of the coarse camera
+    (``coarse_camera_id``, optional).
 Outputs
     ``fsm_command`` (``qsat_pat/PointingCommand``, STAGE_FSM, MODE_POSITION) per valid or
     invalid centroid; ``fsm_state`` (``qsat_pat/ActuatorState``) at ``state_rate_hz``.
@@ -14,6 +17,16 @@ loop (:class:`~qsat_pat.core.control.FineTrackLoop`) uses the centroid's mid-exp
 stamp against the node clock to undo the camera latency (Smith predictor, seed 002 §IV).
 The point-ahead from the ephemeris (seed 004 eq. (1)-(2); azimuth component times
 cos(el), eq. (3)) is added to the set-point only.
+
+The loop follows the PAT manager (``follow_pat``), as the direct mode's terminal loop does
+(:class:`qsat_pat.sim.direct.TerminalLoop`): outside COARSE_TRACK and FINE_TRACK the loop is
+reset and the mirror centred, and in COARSE_TRACK, once the fine camera has seen nothing for
+``fine_lost_s``, each coarse-camera centroid (converted with ``coarse_rad_per_px`` into the
+FSM's axes, minus the mirror angle at that frame's time) steers the mirror, so the spot is
+brought back into the fine camera's small field after a blockage.  Without both, a few false
+alarms of the fine camera during a cloud (P_fa per frame at 1 kHz) kick the held mirror tens of
+microradians off and the fine camera never sees the beacon again -- found in a ROS-mode clouds
+run.  With no ``pat_status`` for ``pat_timeout_s`` the loop runs on the fine camera alone.
 
 Safety: every command goes through :func:`~qsat_pat.core.safety.clamp_fsm_command` and
 :func:`~qsat_pat.core.safety.validate_command`; a non-finite centroid is rejected and
@@ -28,6 +41,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +51,7 @@ from qsat_pat.core.control import PointingCommand as CorePointingCommand
 from qsat_pat.core.errors import ConfigError, ControlError
 from qsat_pat.core.params import param
 from qsat_pat.core.safety import CommandWatchdog, SafetyConfig, clamp_fsm_command, validate_command
-from qsat_pat.msg import ActuatorState, BeaconCentroid, EphemerisState, PointingCommand
+from qsat_pat.msg import ActuatorState, BeaconCentroid, EphemerisState, PatStatus, PointingCommand
 from qsat_pat.nodes.convert import actuator_state_to_msg, pointing_command_to_msg, stamp_to_s
 from qsat_pat.nodes.pattern import Qos, QsatPatNode, make_main
 
@@ -64,7 +78,27 @@ class FsmControllerConfig(FineLoopConfig, FsmConfig):
     driver_port: int = param(5025, "serial_tcp: TCP port", min_value=1, max_value=65535)
     driver_timeout_s: float = param(0.05, "serial_tcp: reply timeout", unit="s", min_value=1e-3, max_value=10.0)
 
+    follow_pat: bool = param(True, "centre the mirror outside COARSE_TRACK/FINE_TRACK (pat_status) and steer "
+                             "it on the coarse camera after a fine loss")
+    pat_timeout_s: float = param(1.0, "pat_status older than this is ignored (fine camera alone)", unit="s",
+                                 min_value=0.0, max_value=3600.0)
+    fine_lost_s: float = param(0.05, "fine beacon unseen this long in COARSE_TRACK: the coarse camera steers "
+                               "(the PAT manager's fine_lost_s)", unit="s", min_value=0.0, max_value=60.0)
+    coarse_camera_id: str = param("", "coarse camera whose centroids steer the mirror after a fine loss "
+                                  "(empty: none, e.g. a single-camera satellite terminal)")
+    coarse_setpoint_x_px: float = param(1224.0, "coarse camera boresight, column", unit="px",
+                                        min_value=-1e5, max_value=1e5)
+    coarse_setpoint_y_px: float = param(1025.0, "coarse camera boresight, row", unit="px",
+                                        min_value=-1e5, max_value=1e5)
+    coarse_rad_per_px: tuple = param((8.5e-6, 0.0, 0.0, 8.5e-6),
+                                     "row-major 2x2: coarse-camera pixels -> angle in the FSM's axes "
+                                     "(r = -M @ (centroid - set-point), as rad_per_px)",
+                                     unit="rad/px", min_value=-1.0, max_value=1.0)
+
     def check(self) -> None:
+        if len(self.coarse_rad_per_px) != 4:
+            raise ConfigError(f"FsmControllerConfig.coarse_rad_per_px needs 4 values (row-major 2x2), "
+                              f"got {self.coarse_rad_per_px}")
         if len(self.rad_per_px) != 4:
             raise ConfigError(f"FsmControllerConfig.rad_per_px needs 4 values (row-major 2x2), got {self.rad_per_px}")
         if abs(np.linalg.det(np.reshape(self.rad_per_px, (2, 2)))) < 1e-30:
@@ -91,6 +125,11 @@ class FsmControllerNode(QsatPatNode):
         self.state_pub = self.create_lifecycle_publisher(ActuatorState, "fsm_state", Qos.STREAM)
         self.sub = self.create_subscription(BeaconCentroid, "beacon_centroid", self.on_centroid, Qos.STREAM)
         self.eph_sub = self.create_subscription(EphemerisState, "ephemeris", self.on_ephemeris, Qos.STATE)
+        self.pat_sub = self.create_subscription(PatStatus, "pat_status", self.on_pat_status, Qos.STREAM)
+        self.coarse_sub = None
+        if self.config.coarse_camera_id:
+            self.coarse_sub = self.create_subscription(BeaconCentroid, "coarse_centroid", self.on_coarse_centroid,
+                                                       Qos.STREAM)
         self.timer = self.create_timer(1.0 / self.config.state_rate_hz, self.on_timer)
 
     def _build(self, cfg: FsmControllerConfig) -> None:
@@ -102,6 +141,12 @@ class FsmControllerNode(QsatPatNode):
         self.safety = SafetyConfig(fsm_range_rad=cfg.range_rad)
         self.watchdog = CommandWatchdog(cfg.watchdog_period_s)
         self.rad_per_px = np.reshape(np.asarray(cfg.rad_per_px, dtype=float), (2, 2))
+        self.coarse_rad_per_px = np.reshape(np.asarray(cfg.coarse_rad_per_px, dtype=float), (2, 2))
+        self.pat_state: int | None = None
+        self.pat_t = -math.inf
+        self.last_fine_t = -math.inf
+        self.coarse_pending: tuple[np.ndarray, float] | None = None  # (residual in FSM axes, frame time)
+        self.cmd_history: deque = deque(maxlen=512)  # (time, command): the mirror at a coarse frame's time
         self.last_cmd = np.zeros(2)
         self.at_limit = False
         self.last_t: float | None = None
@@ -111,7 +156,7 @@ class FsmControllerNode(QsatPatNode):
             self._build(new)
 
     def on_teardown(self) -> None:
-        for name in ("sub", "eph_sub"):
+        for name in ("sub", "eph_sub", "pat_sub", "coarse_sub"):
             if getattr(self, name, None) is not None:
                 self.destroy_subscription(getattr(self, name))
                 setattr(self, name, None)
@@ -136,6 +181,36 @@ class FsmControllerNode(QsatPatNode):
             return np.zeros(2)
         return self.point_ahead
 
+    def on_pat_status(self, msg: PatStatus) -> None:
+        self.pat_state = int(msg.state)
+        self.pat_t = self.now_s()
+
+    def _pat_tracking(self, now: float) -> bool | None:
+        """True/False: the PAT manager is/is not in COARSE_TRACK or FINE_TRACK; None: not followed
+        (``follow_pat`` off, or no fresh ``pat_status``)."""
+        if not self.config.follow_pat or self.pat_state is None or now - self.pat_t > self.config.pat_timeout_s:
+            return None
+        return self.pat_state in (PatStatus.STATE_COARSE_TRACK, PatStatus.STATE_FINE_TRACK)
+
+    def on_coarse_centroid(self, msg: BeaconCentroid) -> None:
+        """Keep the coarse residual in the FSM's axes, as the fine camera would see it (minus the
+        mirror angle at the frame's time); the next fine frame without a detection uses it."""
+        if not self.active or msg.camera_id != self.config.coarse_camera_id or not msg.valid:
+            return
+        if not (math.isfinite(msg.x_px) and math.isfinite(msg.y_px)):
+            self.reject("non_finite_centroid", f"valid coarse centroid with non-finite position ({msg.x_px}, {msg.y_px})")
+            return
+        t_meas = min(stamp_to_s(msg.header.stamp), self.now_s())
+        d_px = np.array([msg.x_px - self.config.coarse_setpoint_x_px, msg.y_px - self.config.coarse_setpoint_y_px])
+        self.coarse_pending = (-self.coarse_rad_per_px @ d_px - self._mirror_at(t_meas), t_meas)
+
+    def _mirror_at(self, t_s: float) -> np.ndarray:
+        """The command in force at ``t_s`` (the last one at or before it)."""
+        for t, u in reversed(self.cmd_history):
+            if t <= t_s:
+                return u
+        return self.cmd_history[0][1] if self.cmd_history else np.zeros(2)
+
     def on_centroid(self, msg: BeaconCentroid) -> None:
         if not self.active:
             return
@@ -156,17 +231,32 @@ class FsmControllerNode(QsatPatNode):
             d_px = np.array([msg.x_px - self.config.setpoint_x_px, msg.y_px - self.config.setpoint_y_px])
             residual = -self.rad_per_px @ d_px
             t_meas = min(stamp_to_s(msg.header.stamp), now)
+        if residual is not None:
+            self.last_fine_t = now
+        tracking = self._pat_tracking(now)
+        coarse, self.coarse_pending = self.coarse_pending, None
+        reason = "fine track" if residual is not None else "fine coast (no detection)"
+        if (residual is None and coarse is not None and tracking and self.pat_state == PatStatus.STATE_COARSE_TRACK
+                and now - self.last_fine_t > self.config.fine_lost_s):
+            residual, t_meas = coarse
+            reason = "coarse camera (fine beacon lost)"
+            self.count("coarse_steered")
         try:
-            out = self.loop.step(now, residual, t_meas, self._point_ahead(now))
-            u, self.at_limit = clamp_fsm_command(out.command_rad, self.safety)
-            cmd = CorePointingCommand(now, Stage.FSM, Mode.POSITION, u[0], u[1], 0.0, 0.0,
-                                      "fine track" if residual is not None else "fine coast (no detection)")
+            if tracking is False:  # PAT not tracking: the mirror centred, the loop restarts on lock
+                self.loop.reset()
+                u, self.at_limit = np.zeros(2), False
+                reason = "centred (PAT not tracking)"
+            else:
+                out = self.loop.step(now, residual, t_meas, self._point_ahead(now))
+                u, self.at_limit = clamp_fsm_command(out.command_rad, self.safety)
+            cmd = CorePointingCommand(now, Stage.FSM, Mode.POSITION, u[0], u[1], 0.0, 0.0, reason)
             validate_command(cmd, self.safety)
         except ControlError as exc:
             self.reject("bad_command", str(exc))
             return
         self.watchdog.feed(now)
         self.last_cmd = u
+        self.cmd_history.append((now, u))
         self.count("commands")
         self.cmd_pub.publish(pointing_command_to_msg(cmd))
         if self.driver is not None and not self.driver.set_angles(u[0], u[1]):

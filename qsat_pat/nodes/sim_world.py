@@ -186,6 +186,12 @@ def node_parameters(scenario: Scenario, config: DirectConfig | None = None) -> d
     fsm.update(camera_id="ogs_fine", setpoint_x_px=geom.boresight_x_px - x0, setpoint_y_px=geom.boresight_y_px - y0,
                rad_per_px=[float(v) for v in (-m).reshape(-1)], point_ahead_enabled=True, driver="none",
                watchdog_period_s=max(0.05, 5 * dt))
+    # after a fine loss in COARSE_TRACK the coarse camera steers the mirror (the direct mode's
+    # TerminalLoop): its geometry in the same convention, and the PAT manager's fine_lost_s
+    cgeom = camera_geometry(sc.ogs_coarse_camera)
+    fsm.update(follow_pat=True, fine_lost_s=ogs_pat_config(dt, cfg).fine_lost_s, coarse_camera_id="ogs_coarse",
+               coarse_setpoint_x_px=cgeom.boresight_x_px, coarse_setpoint_y_px=cgeom.boresight_y_px,
+               coarse_rad_per_px=[float(v) for v in (-cgeom.pixel_to_angle()).reshape(-1)])
     eph_cfg = sc.site
     orbit = OrbitTruth(sc.orbit, eph_cfg)
     eph = {k: v for k, v in eph_cfg.as_dict().items() if k in EphemerisNodeConfig.__dataclass_fields__}
@@ -195,7 +201,6 @@ def node_parameters(scenario: Scenario, config: DirectConfig | None = None) -> d
               if k in BeaconImagingConfig.__dataclass_fields__}
     coarse.update(camera_id="ogs_coarse", roi_track=False)
     # coarse tracker: the direct mode's tracker, the coarse camera's geometry (optical angles)
-    cgeom = camera_geometry(sc.ogs_coarse_camera)
     track = {**tracker_config().as_dict(), **cgeom.as_dict()}
     track = {k: v for k, v in track.items() if k in TrackPredictorConfig.__dataclass_fields__}
     track.update(max_actuator_age_s=0.1, latency_s=0.0, use_actuator=True, frame_id="ogs_ephemeris_tangent",
@@ -228,7 +233,9 @@ def node_parameters(scenario: Scenario, config: DirectConfig | None = None) -> d
     sfsm.update(camera_id="space_beacon", setpoint_x_px=sgeom.boresight_x_px - sx0,
                 setpoint_y_px=sgeom.boresight_y_px - sy0,
                 rad_per_px=[float(v) for v in (-sgeom.pixel_to_angle()).reshape(-1)], point_ahead_enabled=True,
-                driver="none", watchdog_period_s=max(0.05, 5 * space_dt), ephemeris_timeout_s=1.0)
+                driver="none", watchdog_period_s=max(0.05, 5 * space_dt), ephemeris_timeout_s=1.0,
+                follow_pat=True, coarse_camera_id="",  # one camera: no coarse hand-back
+                fine_lost_s=pat_config("space", space_dt, cfg.space_fine_handover_rad).fine_lost_s)
     spat = {k: v for k, v in pat_config("space", space_dt, cfg.space_fine_handover_rad).as_dict().items()
             if k in PatManagerConfig.__dataclass_fields__}
     spat.update(at_target_tolerance_rad=cfg.at_target_rad, coarse_rad_per_px=scam.pixel_ifov_rad,
