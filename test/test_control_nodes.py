@@ -91,7 +91,8 @@ def test_fsm_controller_follows_pat_and_hands_back_to_the_coarse_camera(rclpy_co
 
     node = FsmControllerNode(context=rclpy_context, cli_args=["--ros-args", "-r", "__ns:=/fsm_pat_test"],
                              parameter_overrides=[Parameter("coarse_camera_id", value="ogs_coarse"),
-                                                  Parameter("fine_lost_s", value=0.02)])
+                                                  Parameter("fine_lost_s", value=0.02),
+                                                  Parameter("pat_timeout_s", value=600.0)])  # a loaded machine
     client = rclpy.create_node("fsm_pat_client", namespace="/fsm_pat_test", context=rclpy_context)
     fine_pub = client.create_publisher(BeaconCentroid, "beacon_centroid", Qos.STREAM)
     coarse_pub = client.create_publisher(BeaconCentroid, "coarse_centroid", Qos.STREAM)

@@ -80,8 +80,9 @@ class FsmControllerConfig(FineLoopConfig, FsmConfig):
 
     follow_pat: bool = param(True, "centre the mirror outside COARSE_TRACK/FINE_TRACK (pat_status) and steer "
                              "it on the coarse camera after a fine loss")
-    pat_timeout_s: float = param(1.0, "pat_status older than this is ignored (fine camera alone)", unit="s",
-                                 min_value=0.0, max_value=3600.0)
+    pat_timeout_s: float = param(5.0, "pat_status older than this is ignored (fine camera alone); the PAT "
+                                 "manager publishes on each transition and at status_rate_hz (2 Hz): allow "
+                                 "several periods", unit="s", min_value=0.0, max_value=3600.0)
     fine_lost_s: float = param(0.05, "fine beacon unseen this long in COARSE_TRACK: the coarse camera steers "
                                "(the PAT manager's fine_lost_s)", unit="s", min_value=0.0, max_value=60.0)
     coarse_camera_id: str = param("", "coarse camera whose centroids steer the mirror after a fine loss "
