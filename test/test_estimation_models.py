@@ -229,3 +229,87 @@ def test_measurement_noise_is_learnt_per_axis():
     assert math.sqrt(r[0, 0]) == pytest.approx(20.0, rel=0.15)
     assert math.sqrt(r[1, 1]) == pytest.approx(2.0, rel=0.15)
     assert r[0, 1] == 0.0
+
+
+
+def _gap_track(bias_px, n=400, gap_s=5.0, seed=5, noise_px=0.5):
+    """Constant-velocity target measured with ``noise_px`` noise, then a gap of ``gap_s``; the last
+    frame before the gap is shifted by ``bias_px`` (a spot partly covered by a cloud edge)."""
+    rng = np.random.default_rng(seed)
+    t = _uneven_times(n, seed)
+    truth = np.c_[100 + 6.5 * t, 50 - 4.0 * t]
+    z = truth + rng.normal(0, noise_px, truth.shape)
+    k = int(np.searchsorted(t, t[-1] - gap_s))  # rows k.. are blocked
+    z[k - 1] += bias_px
+    z[k:] = np.nan
+    return t, z, truth, k
+
+
+#: The last frame's bias: 5.1 px, NIS ~13 against R = 1 px^2 (+ the prior's ~1 px^2) (above the 99 % quantile 9.2,
+#: inside the 99.99 % gate 18.4), as York's cv_clean_04A row 583 (4.4 px, NIS 14).
+BIAS_PX = np.array([-4.8, 1.6])
+
+
+@pytest.mark.parametrize("model", ["cv", "ca", "cj", "imm"])
+def test_blockage_onset_rollback_takes_back_a_biased_last_frame(model):
+    # the biased last detection before a 5 s blockage passes the gate and drags the position and
+    # the rate the filter coasts on; taken back at the blockage's onset, the coast is exactly
+    # the one without that frame
+    t, z, truth, k = _gap_track(BIAS_PX)
+    on = _track(model, t, z, measurement_std_rad=1.0)
+    off = _track(model, t, z, measurement_std_rad=1.0, rollback_frames=0)
+    z_missing = z.copy()
+    z_missing[k - 1] = np.nan
+    missing = _track(model, t, z_missing, measurement_std_rad=1.0, rollback_frames=0)
+    assert on.accepted[k - 1] and off.accepted[k - 1]  # the gate accepted the biased frame
+    assert 9.21 < on.nis[k - 1] < 18.4
+    assert on.tracker.n_rolled_back == 1 and off.tracker.n_rolled_back == 0
+    np.testing.assert_allclose(on.post_xy[-1], missing.post_xy[-1], atol=1e-6)
+    # the bias the rollback removed: the estimate after 5 s blind moved by more than 0.5 px
+    assert np.hypot(*(off.post_xy[-1] - missing.post_xy[-1])) > 0.5 * ONE_PX
+    err_on = np.hypot(*(on.post_xy[-1] - truth[-1]))
+    err_off = np.hypot(*(off.post_xy[-1] - truth[-1]))
+    assert err_on < err_off, (err_on, err_off)
+    # causal: the rows up to the blockage are the same
+    np.testing.assert_array_equal(on.post_xy[:k], off.post_xy[:k])
+
+
+@pytest.mark.parametrize("model", ["cv", "imm"])
+def test_blockage_onset_rollback_keeps_good_frames(model):
+    # the same track without the bias: nothing is suspect, the rollback changes nothing
+    t, z, truth, k = _gap_track(np.zeros(2))
+    on = _track(model, t, z, measurement_std_rad=1.0)
+    off = _track(model, t, z, measurement_std_rad=1.0, rollback_frames=0)
+    assert on.nis[k - 2] < 9.21 and on.nis[k - 1] < 9.21
+    assert on.tracker.n_rolled_back == 0
+    np.testing.assert_array_equal(on.post_xy, off.post_xy)
+
+
+def test_suspect_frame_followed_by_detections_is_kept():
+    # a suspect frame in the middle of a track is left alone (the next detections confirm or
+    # correct it): the rollback acts only at the onset of a blockage
+    t, z, truth, k = _gap_track(np.zeros(2))
+    z[k - 20] += 0.8 * BIAS_PX
+    on = _track("cv", t, z, measurement_std_rad=1.0)
+    off = _track("cv", t, z, measurement_std_rad=1.0, rollback_frames=0)
+    assert on.nis[k - 20] > 9.21 and on.accepted[k - 20]
+    assert on.tracker.n_rolled_back == 0
+    np.testing.assert_array_equal(on.post_xy, off.post_xy)
+
+
+def test_rollback_threshold_follows_the_running_nis():
+    # centroid noise 2 px against a stated 1 px: every innovation is large (running NIS mean
+    # ~8), so a last frame with NIS 12 is ordinary there and is kept (the 99 % quantile is
+    # scaled by the running NIS mean / 2)
+    t, z, truth, k = _gap_track(np.array([3.5, -1.0]), seed=1, noise_px=2.0)
+    on = _track("cv", t, z, measurement_std_rad=1.0)
+    assert 9.21 < on.nis[k - 1] < 18.4 and on.accepted[k - 1]
+    assert np.mean(on.nis[k - 100:k]) > 4.0
+    assert on.tracker.n_rolled_back == 0
+
+
+def test_rollback_configuration_is_validated():
+    with pytest.raises(Exception, match="rollback_frames"):
+        TrackerConfig(rollback_frames=-1)
+    with pytest.raises(Exception, match="rollback_nis_probability"):
+        TrackerConfig(rollback_nis_probability=1.5)

@@ -230,16 +230,18 @@ def test_reacquisition_worst_blockages_are_bounded():
     worse than York, worst ratio 21.5; the local fit (pass_window_s = 6 s): 11, worst 9.8;
     with the stand-in ephemeris track blended in by hindcast (york_ephemeris_track): 7,
     worst 10.0, and the two long breaks through the zenith of the 420 s passes (100 and
-    61 px before, York 38 and 23 px) within 2x.  Three of the 7 are on York's noise logs,
-    where York's own error is within twice the truth's standard error (a median of 5
-    centroids jittering by ~25 px: 10-20 px), so a factor 2 cannot be resolved there.
+    61 px before, York 38 and 23 px) within 2x.  Five of the 7 cannot be resolved: York's
+    own error is within twice the truth's standard error, on the noise logs (a median of 5
+    centroids jittering by ~25 px: 10-20 px) and where York is below 0.5 px against whole-
+    pixel centroids (rounding: 0.29 px per axis).  The blockage-onset rollback brings one
+    of the 2 resolvable ones from 7.1 to 6.0 px (York 0.77).
     """
     ours, york, truth_std = _blockage_errors(FLOOR_MODEL)
     worse = ours > 2 * york
     assert np.max(ours / york) < 11.0
     assert np.sum(worse) <= 7
     resolvable = york > 2 * np.nan_to_num(truth_std)
-    assert np.sum(worse & resolvable) <= 4
+    assert np.sum(worse & resolvable) <= 2
     long_ = york > 20.0  # the large breaks and one noise break: York 21-104 px
     assert np.sum(long_) >= 8 and not np.any(worse & long_)
 
@@ -248,7 +250,9 @@ def test_reacquisition_worst_blockages_are_bounded():
 def test_truth_uncertainty_separates_the_noise_logs():
     # the truth (median of 5 centroids) of a noise log scatters by ~10 px; of a clean one by
     # well under a pixel (integer centroids of a slow spot)
-    for name, lo, hi in (("cj_noise_breaks_04A_T60s.csv", 5.0, 40.0), ("cj_breaks_04A_T60s.csv", 0.0, 1.0)):
+    # (integer centroids: never below the rounding error 1 / sqrt(12) = 0.29 px, even when the five
+    # are identical)
+    for name, lo, hi in (("cj_noise_breaks_04A_T60s.csv", 5.0, 40.0), ("cj_breaks_04A_T60s.csv", 0.288, 1.0)):
         log = read_york_log(PASSES / name)
         gaps = reacquisition_errors(log.time_s, log.measured_px, log.york_estimate_px, log.york_estimate_px,
                                     min_duration_s=BLOCKAGE_MIN_S)
@@ -259,11 +263,14 @@ def test_truth_uncertainty_separates_the_noise_logs():
 @needs_data
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason=(
-    "issue 3's floor is not met: over the 46 blockages the ephemeris-aided ca median is 5.0 px vs "
-    "York's 7.3 px, but 7 of 46 are more than 2x worse than York's own estimate (worst ratio 10.0): "
-    "3 on noise logs where York's error is within the truth's own noise, 3 where York is < 1 px "
-    "(one after a spurious last detection on a cv log), 1 short break before the zenith of a 120 s "
-    "pass that runs ahead of both the pass geometry and the ephemeris track (9.6 vs 2.1 px); see "
+    "issue 3's floor is not met: over the 46 blockages the ephemeris-aided ca median is 4.98 px vs "
+    "York's 7.27 px, but 7 of 46 are more than 2x worse than York's own estimate (worst ratio 10.0). "
+    "5 of the 7 cannot be resolved (York's error within twice the truth's standard error): 3 on noise "
+    "logs (truth std 10-20 px) and 2 where York is 0.28 and 0.46 px against a truth of whole-pixel "
+    "centroids (0.29 px per axis). The 2 resolvable: an FSM speed stall inside the 4 s break of "
+    "cj_breaks_04A_T120s (9.6 vs 2.1 px; every hindcast before it favours the pass model, which "
+    "overshoots) and the cv_clean_04A break after a biased last detection (taken back by the "
+    "blockage-onset rollback: ca 7.1 -> 6.0 px, cv 5.2 -> 1.4 px; York 0.77); see "
     "benchmarks/york_reacquisition.py. Strict, so it turns red the day the floor is met"))
 def test_reacquisition_floor_against_york_over_all_passes():
     """Issue 3 floor: median re-acquisition error over all blockages better than York's, none > 2x.
@@ -280,6 +287,63 @@ def test_reacquisition_floor_against_york_over_all_passes():
            f"{worse}/{ours.size} blockages more than 2x worse than York (worst ratio {np.max(ours / york):.1f})")
     assert np.median(ours) < np.median(york), msg
     assert worse == 0, msg
+
+
+@needs_data
+def test_blockage_onset_rollback_on_york_logs():
+    # cv_clean_04A: the last detection before the 5 s blockage of rows 584-684 is (2253, 1140) while
+    # the spot was near (2257.4, 1140.6) (a partly covered spot); the gate accepts it (NIS ~14) and
+    # it drags the coasting velocity.  Taken back at the blockage's onset, the cv coast ends 1.4 px
+    # from the truth instead of 5.2 (York: 0.77).
+    name = "cv_clean_04A.csv"
+    log = read_york_log(PASSES / name)
+    runs = {rb: replay(log.time_s, log.measured_px, px_config("cv", rollback_frames=rb),
+                       learner=NoiseLearner(floor_std=YORK_PX_CONFIG["measurement_std_rad"]))
+            for rb in (0, px_config("cv").rollback_frames)}
+    on, off = runs[px_config("cv").rollback_frames], runs[0]
+    k = 583 - 2  # CSV row 583 (header = row 1)
+    assert log.measured_px[k].tolist() == [2253.0, 1140.0] and np.isnan(log.measured_px[k + 1, 0])
+    assert on.accepted[k] and 9.21 < on.nis[k] < 18.4
+    assert on.tracker.n_rolled_back >= 1 and off.tracker.n_rolled_back == 0
+    gap = {g.first_row + 2: g for g in reacquisition_errors(log.time_s, log.measured_px, on.post_xy,
+                                                             log.york_estimate_px, min_duration_s=BLOCKAGE_MIN_S)}
+    gap_off = {g.first_row + 2: g for g in reacquisition_errors(log.time_s, log.measured_px, off.post_xy,
+                                                                 log.york_estimate_px, min_duration_s=BLOCKAGE_MIN_S)}
+    assert gap_off[584].error > 4.0
+    assert gap[584].error < 2 * gap[584].reference_error < gap_off[584].error
+    # cj_breaks_003A_T60s row 714: NIS 9.3 before the blockage of rows 715-755, but the ca filter is
+    # lagging the pass's deceleration there (running NIS mean ~8): the lag, not a biased frame, so
+    # it is kept
+    name = "cj_breaks_003A_T60s.csv"
+    log = read_york_log(PASSES / name)
+    tca_s, tau_s = york_pass_geometry(name)
+    res, res_off = (replay(log.time_s, log.measured_px, px_config("ca", rollback_frames=rb), tca_s=tca_s,
+                           tau_s=tau_s, learner=NoiseLearner(floor_std=YORK_PX_CONFIG["measurement_std_rad"]),
+                           ephemeris=york_ephemeris_track(PASSES / name)) for rb in (2, 0))
+    k = 714 - 2
+    assert np.isnan(log.measured_px[k + 1, 0]) and res.accepted[k] and res.nis[k] > 9.21
+    assert res.nis[k - 6] > 9.21 or res.nis[k - 5] > 9.21  # large innovations before: a lag
+    np.testing.assert_array_equal(res.post_xy[k + 1:k + 40], res_off.post_xy[k + 1:k + 40])  # nothing taken back
+
+
+def test_reacquisition_truth_resolution_and_lead():
+    # a spot moving at (8, -6) px/s, 20 frames/s, measured as whole pixels (York's centroids), with
+    # a 3 s blockage: the truth (median of the 2nd-6th measurements after it) is ~4 frames (0.2 s)
+    # after the last blocked row, 2 px along the motion; its resolution is never better than the
+    # rounding, 1 / sqrt(12) px per axis
+    t = np.arange(0.0, 10.0, 0.05)
+    spot = np.c_[100.3 + 8.0 * t, 500.6 - 6.0 * t]
+    z = np.round(spot)
+    z[(t > 4.0) & (t < 7.0)] = np.nan
+    (gap,) = reacquisition_errors(t, z, spot)  # the estimate: the spot itself at every row
+    delay_s = np.median(t[gap.last_row + 2:gap.last_row + 7]) - t[gap.last_row]
+    assert delay_s == pytest.approx(0.2)
+    assert gap.truth_lead == pytest.approx(10.0 * delay_s, abs=0.3)
+    assert gap.error == pytest.approx(gap.truth_lead, abs=0.6)  # issue 3's metric charges the lead
+    assert gap.error_aligned < 0.6  # against the truth moved back to the estimate's instant
+    assert gap.truth_std >= 1 / math.sqrt(12) - 1e-12
+    (cont,) = reacquisition_errors(t, np.where(np.isnan(z), np.nan, spot), spot)  # continuous values
+    assert cont.truth_std < 0.05 and cont.error_aligned < 0.05
 
 
 @needs_data
