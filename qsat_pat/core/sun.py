@@ -15,6 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 AU_M = 149_597_870_700.0
+#: Mean Earth radius [m]: the occulting sphere of :func:`sun_hidden_by_earth` (the smaller
+#: figure: a Sun grazing the limb is taken as visible).
+EARTH_MEAN_RADIUS_M = 6_371_000.0
 _UNIX_EPOCH_JD = 2440587.5
 _J2000_JD = 2451545.0
 
@@ -48,3 +51,29 @@ def sun_position_teme_m(t_unix_s: np.ndarray | float) -> np.ndarray:
     y = np.cos(obliquity_rad) * np.sin(ecl_lon_rad)
     z = np.sin(obliquity_rad) * np.sin(ecl_lon_rad)
     return np.stack([x, y, z], axis=-1) * dist_m[..., None]
+
+
+def sun_hidden_by_earth(r_observer_m, r_sun_m, earth_radius_m: float = EARTH_MEAN_RADIUS_M) -> bool:
+    """True if the Earth (a sphere) blocks the Sun from an observer above it.
+
+    A satellite on the night side looks down at its ground station with the Sun *behind the
+    Earth*, often within a Sun-avoidance cone of the line of sight (at the 22:00 UTC nominal
+    pass: within 45 deg after closest approach).  A hidden Sun cannot blind the terminal, so
+    the avoidance must not apply (it froze the body target and lost the link in a full ROS
+    pass).  The line from the observer to the Sun is tested against the sphere: hidden when
+    its closest point to the Earth's centre lies ahead of the observer and inside the sphere.
+
+    Parameters
+    ----------
+    r_observer_m, r_sun_m : array_like (3,)
+        Geocentric positions in one frame (TEME) [m].
+    earth_radius_m : float
+        Occulting radius [m] (mean radius; no atmosphere, so the limb counts as clear).
+    """
+    r = np.asarray(r_observer_m, dtype=float).reshape(3)
+    u = np.asarray(r_sun_m, dtype=float).reshape(3) - r
+    u = u / np.linalg.norm(u)
+    t = -float(np.dot(r, u))  # distance along the line to the closest approach to the centre
+    if t <= 0.0:
+        return False
+    return float(np.linalg.norm(r + t * u)) < earth_radius_m

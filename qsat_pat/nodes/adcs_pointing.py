@@ -50,8 +50,10 @@ Safety (:class:`~qsat_pat.core.control.BodyPointingController`): no fresh target
 ``watchdog_period_s`` -> MODE_HOLD at the last attitude; every target (held ones too) is
 kept ``sun_exclusion_rad`` (NanoBob ~45 deg, seed 001 §3) from the Sun, computed from
 the orbit (:func:`~qsat_pat.core.sun.sun_position_teme_m`) or fixed in LVLH for lab
-tests; without an orbit (no TLE yet, propagation failure) the Sun cannot be checked and
-the node holds.  ``AdcsState`` that stops for ``adcs_timeout_s`` (or never comes within
+tests; a Sun behind the Earth (:func:`~qsat_pat.core.sun.sun_hidden_by_earth`: the night
+side, where the station is often within 45 deg of the hidden Sun) is not avoided (counted as
+``sun_behind_earth_ticks``); without an orbit (no TLE yet, propagation failure) the Sun
+cannot be checked and the node holds.  ``AdcsState`` that stops for ``adcs_timeout_s`` (or never comes within
 ``adcs_timeout_s`` of the first tick: until then no ``body_state`` is published, so a PAT
 manager is not latched in FAULT by a start-up race) is reported as ``fault`` in ``body_state``; bad messages (NaN, non-unit quaternion, wrong stage) are
 rejected and counted on /diagnostics.
@@ -95,7 +97,7 @@ from qsat_pat.core.ephemeris import (
 from qsat_pat.core.errors import ConfigError, ControlError, QsatPatError
 from qsat_pat.core.params import param
 from qsat_pat.core.safety import angular_separation_rad
-from qsat_pat.core.sun import sun_position_teme_m
+from qsat_pat.core.sun import sun_hidden_by_earth, sun_position_teme_m
 from qsat_pat.msg import ActuatorState, AdcsState, EphemerisState, PointingCommand, TrackEstimate
 from qsat_pat.nodes.convert import actuator_state_to_msg, pointing_command_to_msg, s_to_stamp, stamp_to_s
 from qsat_pat.nodes.pattern import Qos, QsatPatNode, make_main
@@ -284,7 +286,12 @@ class AdcsPointingNode(QsatPatNode):
     def _tracked_target(self, now: float, orbit, tgt) -> tuple[float, float] | None:
         """LVLH target angles on the tracked beacon (module docstring), or None (not usable)."""
         c, m = self.config, self.track
-        if not c.track_enabled or m is None or m.coasting or self.adcs is None:
+        if not c.track_enabled or m is None or self.adcs is None:
+            return None
+        # a coasting estimate between frames is still the track (its prediction): only a track
+        # unmeasured for longer than track_timeout_s falls back to the TLE (checking `coasting`
+        # flipped the target between track and TLE, 0.1-0.2 mrad apart, every other tick)
+        if not (m.time_since_measurement_s <= c.track_timeout_s):
             return None
         age = now - stamp_to_s(m.header.stamp)
         if not (-c.track_timeout_s <= age <= c.track_timeout_s) or now - self.adcs_t > c.adcs_timeout_s:
@@ -369,8 +376,13 @@ class AdcsPointingNode(QsatPatNode):
                 self.controller.request(CorePointingCommand(now, Stage.BODY, Mode.PARK,
                                                             reason="station below the mask: park"), now)
         hold_reason = "" if sun is not None else "Sun direction unknown (no orbit): hold"
+        check_sun = sun
+        if (sun is not None and c.sun_source != "fixed" and orbit is not None
+                and sun_hidden_by_earth(orbit[0], sun_position_teme_m(now))):
+            check_sun = None  # behind the Earth: it cannot blind the terminal, no avoidance
+            self.count("sun_behind_earth_ticks")
         try:
-            res = self.controller.step(now, *(sun or (None, None)), hold_reason=hold_reason)
+            res = self.controller.step(now, *(check_sun or (None, None)), hold_reason=hold_reason)
         except ControlError as exc:
             self.reject("bad_command", str(exc))
             return
