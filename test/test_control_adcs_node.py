@@ -14,7 +14,7 @@ pytestmark = pytest.mark.ros
 
 
 
-def _tle_over_station_now():
+def _tle_over_station_now(overhead_in_s: float = 5.0):
     """A 550 km sun-synchronous TLE with epoch now and the (geocentric) sub-satellite point of t0 + 5 s."""
     from qsat_pat.core.control import MU_EARTH_M3PS2, R_EARTH_M
     from qsat_pat.core.ephemeris import Ephemeris, gmst1982_rad, make_tle
@@ -23,8 +23,8 @@ def _tle_over_station_now():
     n = math.sqrt(MU_EARTH_M3PS2 / (R_EARTH_M + 550e3) ** 3)
     tle = make_tle(epoch_unix_s=t0, inclination_rad=math.radians(97.6), raan_rad=0.5, eccentricity=0.0001,
                    arg_perigee_rad=0.0, mean_anomaly_rad=0.3, mean_motion_radps=n)
-    r, _ = Ephemeris(tle).propagate_teme(t0 + 5.0)
-    theta, _ = gmst1982_rad(np.array([t0 + 5.0]))
+    r, _ = Ephemeris(tle).propagate_teme(t0 + overhead_in_s)
+    theta, _ = gmst1982_rad(np.array([t0 + overhead_in_s]))
     c, s = math.cos(theta[0]), math.sin(theta[0])
     x, y, z = c * r[0, 0] + s * r[0, 1], -s * r[0, 0] + c * r[0, 1], r[0, 2]
     lat = math.degrees(math.atan2(z, math.hypot(x, y)))
@@ -53,7 +53,7 @@ def _attitude_msg(tle, az, el, stamp, node):
     return msg
 
 
-def _station_node(rclpy_context, ns: str, *overrides):
+def _station_node(rclpy_context, ns: str, *overrides, overhead_in_s: float = 5.0):
     """adcs_pointing on a TLE over its station (fixed Sun far away, 20 Hz), a client node in
     its namespace and an executor spinning both: (node, client, executor, tle)."""
     import rclpy
@@ -62,7 +62,7 @@ def _station_node(rclpy_context, ns: str, *overrides):
 
     from qsat_pat.nodes.adcs_pointing import AdcsPointingNode
 
-    tle, lat, lon = _tle_over_station_now()
+    tle, lat, lon = _tle_over_station_now(overhead_in_s)
     node = AdcsPointingNode(
         context=rclpy_context, cli_args=["--ros-args", "-r", f"__ns:=/{ns}"],
         parameter_overrides=[Parameter("tle_line1", value=tle.line1), Parameter("tle_line2", value=tle.line2),
@@ -342,6 +342,44 @@ def test_adcs_pointing_gives_the_fsm_the_point_ahead_in_its_own_axes(rclpy_conte
         # body rolled +90 deg about z: a fixed vector's body coordinates turn by -90 deg
         expected = np.array([pa0[1], -pa0[0]]) * (np.linalg.norm(pa1) / np.linalg.norm(pa0))
         np.testing.assert_allclose(pa1, expected, atol=0.05 * np.linalg.norm(pa0))
+    finally:
+        ex.shutdown()
+        client.destroy_node()
+        node.destroy_node()
+
+
+@pytest.mark.parametrize("pre_point_s", [600.0, 0.0])
+def test_adcs_pointing_pre_points_at_aos_instead_of_parking(rclpy_context, pre_point_s):
+    """The station below the mask, overhead in 600 s (AOS a few minutes before): with pre_point_s the
+    body is sent to the station's direction at AOS (a slew from park takes the ADCS ~20 s of
+    the pass); with 0 it parks until AOS."""
+    from rclpy.parameter import Parameter
+
+    from qsat_pat.core.control import body_target_from_states
+    from qsat_pat.core.safety import angular_separation_rad
+    from qsat_pat.msg import PointingCommand
+    from qsat_pat.nodes.pattern import Qos
+
+    node, client, ex, _ = _station_node(rclpy_context, f"adcs_pre_{int(pre_point_s)}",
+                                        Parameter("point_ahead_enabled", value=False),
+                                        Parameter("pre_point_s", value=pre_point_s), overhead_in_s=600.0)
+    targets: list[PointingCommand] = []
+    client.create_subscription(PointingCommand, "body_target", targets.append, Qos.COMMAND)
+    try:
+        assert node.autostart()
+        assert spin_until(ex, lambda: len(targets) > 3)
+        now = node.now_s()
+        assert not node._orbit(now)[4]  # below the mask
+        t = targets[-1]
+        if pre_point_s == 0.0:
+            assert t.mode == PointingCommand.MODE_PARK and "park" in t.reason
+            return
+        assert t.mode == PointingCommand.MODE_POSITION and "pre-pointing at AOS in" in t.reason
+        t_aos = node._aos[1]
+        assert now < t_aos < now + 600.0 and node._orbit(t_aos)[4] and not node._orbit(t_aos - 1.0)[4]
+        g = body_target_from_states(*node._orbit(t_aos)[:4], point_ahead=False)
+        assert float(angular_separation_rad(t.axis1_rad, t.axis2_rad, g.az_rad, g.el_rad)) < 1e-6
+        assert node.counters["pre_point_ticks"] > 0
     finally:
         ex.shutdown()
         client.destroy_node()

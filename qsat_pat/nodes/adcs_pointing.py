@@ -141,6 +141,9 @@ class AdcsPointingConfig(BodyPointingConfig):
                                    max_value=60.0)
     track_max_offset_rad: float = param(5e-3, "refuse a tracked beacon further than this from the predicted "
                                         "direction", unit="rad", min_value=1e-6, max_value=0.5)
+    pre_point_s: float = param(120.0, "below the mask, with AOS within this: point at the station's direction "
+                               "at AOS instead of parking (0: park until AOS)", unit="s", min_value=0.0,
+                               max_value=3600.0)
 
     def check(self) -> None:
         b = np.asarray(self.boresight_body, dtype=float)
@@ -179,6 +182,7 @@ class AdcsPointingNode(QsatPatNode):
             self.create_subscription(TrackEstimate, "beacon_track", self.on_track, Qos.STREAM),
         ]
         self.track: TrackEstimate | None = None
+        self._aos: tuple[float, float | None] | None = None  # (when searched, AOS time or None)
         self.timer = self.create_timer(1.0 / self.config.rate_hz, self.on_timer)
 
     def _build(self, cfg: AdcsPointingConfig) -> None:
@@ -373,8 +377,16 @@ class AdcsPointingNode(QsatPatNode):
                     now, Stage.BODY, Mode.POSITION, az, el, tgt.az_rate_radps, tgt.el_rate_radps,
                     f"station in view: {why}"), now)
             else:
-                self.controller.request(CorePointingCommand(now, Stage.BODY, Mode.PARK,
-                                                            reason="station below the mask: park"), now)
+                pre = self._pre_point_target(now)
+                if pre is not None:
+                    az, el, t_aos = pre
+                    self.count("pre_point_ticks")
+                    self.controller.request(CorePointingCommand(
+                        now, Stage.BODY, Mode.POSITION, az, el, 0.0, 0.0,
+                        f"station below the mask: pre-pointing at AOS in {t_aos - now:.0f} s"), now)
+                else:
+                    self.controller.request(CorePointingCommand(now, Stage.BODY, Mode.PARK,
+                                                                reason="station below the mask: park"), now)
         hold_reason = "" if sun is not None else "Sun direction unknown (no orbit): hold"
         check_sun = sun
         if (sun is not None and c.sun_source != "fixed" and orbit is not None
@@ -403,6 +415,34 @@ class AdcsPointingNode(QsatPatNode):
                 self.count("waiting_for_adcs")
                 return
         self.state_pub.publish(actuator_state_to_msg(self._state(now, res)))
+
+    def _pre_point_target(self, now: float) -> tuple[float, float, float] | None:
+        """LVLH (az, el) of the station at the next AOS and the AOS time, if AOS is within
+        ``pre_point_s``; else None.  A slew from the park attitude takes the Basilisk ADCS ~20 s
+        (0.6 rad/s bandwidth): parking until AOS cost the first full ROS pass 19 s of the pass.
+        The angles are the station's at AOS; the LVLH frame turns ~1 mrad/s, so the body arrives
+        within a few degrees and the remainder goes as AOS approaches.  The AOS search (1 s
+        steps of the TLE) runs at most once a second."""
+        c = self.config
+        if c.pre_point_s <= 0.0 or self.eph is None:
+            return None
+        if self._aos is None or now - self._aos[0] >= 1.0 or (self._aos[1] is not None and self._aos[1] <= now):
+            t_aos = None
+            for k in range(1, int(math.ceil(c.pre_point_s)) + 1):
+                o = self._orbit(now + k)
+                if o is not None and o[4]:
+                    t_aos = now + k
+                    break
+            self._aos = (now, t_aos)
+        t_aos = self._aos[1]
+        if t_aos is None:
+            return None
+        o = self._orbit(t_aos)
+        try:
+            tgt = body_target_from_states(*o[:4], point_ahead=c.point_ahead_enabled)
+        except (ControlError, TypeError):
+            return None
+        return tgt.az_rad, tgt.el_rad, t_aos
 
     def _ogs_ephemeris(self, now: float, orbit, tgt, sun) -> EphemerisState:
         """The station seen from the satellite, LVLH angles (the space side's ``EphemerisState``)."""
