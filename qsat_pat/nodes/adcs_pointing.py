@@ -182,7 +182,7 @@ class AdcsPointingNode(QsatPatNode):
             self.create_subscription(TrackEstimate, "beacon_track", self.on_track, Qos.STREAM),
         ]
         self.track: TrackEstimate | None = None
-        self._aos: tuple[float, float | None] | None = None  # (when searched, AOS time or None)
+        self._aos: tuple | None = None  # (when searched, AOS time or None, LVLH (az, el) there or None)
         self.timer = self.create_timer(1.0 / self.config.rate_hz, self.on_timer)
 
     def _build(self, cfg: AdcsPointingConfig) -> None:
@@ -336,15 +336,16 @@ class AdcsPointingNode(QsatPatNode):
         self.count("body_commands")
 
     # -- output ------------------------------------------------------------------------------
-    def _sun_lvlh(self, t: float, orbit) -> tuple[float, float] | None:
+    def _sun_lvlh(self, t: float, orbit) -> tuple[tuple[float, float] | None, bool]:
+        """The Sun's LVLH (az, el) (None: unknown, no orbit) and whether the Earth hides it."""
         c = self.config
         if c.sun_source == "fixed":
-            return c.sun_az_rad, c.sun_el_rad
+            return (c.sun_az_rad, c.sun_el_rad), False
         if orbit is None:
-            return None
-        sun = sun_position_teme_m(t).reshape(3) - orbit[0]
-        az, el, _, _ = lvlh_az_el(sun, orbit[0], orbit[1])
-        return az, el
+            return None, False
+        sun_teme = sun_position_teme_m(t).reshape(3)
+        az, el, _, _ = lvlh_az_el(sun_teme - orbit[0], orbit[0], orbit[1])
+        return (az, el), sun_hidden_by_earth(orbit[0], sun_teme)
 
     def on_timer(self) -> None:
         if not self.active:
@@ -353,7 +354,7 @@ class AdcsPointingNode(QsatPatNode):
         c = self.config
         orbit = self._orbit(now)
         external_fresh = self.external_t is not None and now - self.external_t <= c.watchdog_period_s
-        sun = self._sun_lvlh(now, orbit)
+        sun, sun_hidden = self._sun_lvlh(now, orbit)
         tgt = None
         if orbit is not None:
             try:
@@ -389,8 +390,7 @@ class AdcsPointingNode(QsatPatNode):
                                                                 reason="station below the mask: park"), now)
         hold_reason = "" if sun is not None else "Sun direction unknown (no orbit): hold"
         check_sun = sun
-        if (sun is not None and c.sun_source != "fixed" and orbit is not None
-                and sun_hidden_by_earth(orbit[0], sun_position_teme_m(now))):
+        if sun_hidden:
             check_sun = None  # behind the Earth: it cannot blind the terminal, no avoidance
             self.count("sun_behind_earth_ticks")
         try:
@@ -427,22 +427,22 @@ class AdcsPointingNode(QsatPatNode):
         if c.pre_point_s <= 0.0 or self.eph is None:
             return None
         if self._aos is None or now - self._aos[0] >= 1.0 or (self._aos[1] is not None and self._aos[1] <= now):
-            t_aos = None
+            t_aos, target = None, None
             for k in range(1, int(math.ceil(c.pre_point_s)) + 1):
                 o = self._orbit(now + k)
                 if o is not None and o[4]:
                     t_aos = now + k
+                    try:
+                        tgt = body_target_from_states(*o[:4], point_ahead=c.point_ahead_enabled)
+                        target = (tgt.az_rad, tgt.el_rad)
+                    except ControlError:
+                        pass
                     break
-            self._aos = (now, t_aos)
-        t_aos = self._aos[1]
-        if t_aos is None:
+            self._aos = (now, t_aos, target)
+        _, t_aos, target = self._aos
+        if t_aos is None or target is None:
             return None
-        o = self._orbit(t_aos)
-        try:
-            tgt = body_target_from_states(*o[:4], point_ahead=c.point_ahead_enabled)
-        except (ControlError, TypeError):
-            return None
-        return tgt.az_rad, tgt.el_rad, t_aos
+        return target[0], target[1], t_aos
 
     def _ogs_ephemeris(self, now: float, orbit, tgt, sun) -> EphemerisState:
         """The station seen from the satellite, LVLH angles (the space side's ``EphemerisState``)."""
