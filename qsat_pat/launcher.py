@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
+import fcntl
 import importlib
 import os
 import shutil
@@ -36,6 +38,101 @@ from pathlib import Path
 
 from qsat_pat.core.errors import DeploymentError
 from qsat_pat.deployments import Deployment, NodeSpec, lockstep_environment
+
+#: ROS 2 domain IDs a private graph (a simulation, a test session) may take: 0-101 keep Fast
+#: DDS's ports (7400 + 250 * id + ...) below Linux's ephemeral port range (32768-60999).
+PRIVATE_DOMAIN_IDS = range(1, 102)
+#: Directory of the per-domain lock files (one per reserved ID, held while the graph runs).
+DOMAIN_LOCK_DIR_ENV = "QSAT_PAT_DOMAIN_LOCK_DIR"
+
+
+class DomainReservation:
+    """A ROS 2 domain ID reserved for one private graph on this machine.
+
+    The reservation is an exclusive ``flock`` on ``<lock dir>/<id>.lock``, held by this
+    process until :meth:`release` (or its exit: the kernel drops the lock, so a killed run
+    leaks nothing).  Every process reserving through :func:`reserve_domain_id` (``qsat-pat
+    sim`` runs, test sessions) gets a different ID, so their graphs never see each other's
+    messages.  :meth:`environment` is what the graph's processes need: the ID and
+    localhost-only discovery (a simulated ``/clock`` must never reach a real station's graph).
+    """
+
+    def __init__(self, domain_id: int, fd: int | None, path: Path | None) -> None:
+        self.domain_id = int(domain_id)
+        self._fd = fd
+        self.path = path
+
+    def environment(self) -> dict[str, str]:
+        return {"ROS_DOMAIN_ID": str(self.domain_id), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+    def __enter__(self) -> DomainReservation:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def domain_lock_dir() -> Path:
+    return Path(os.environ.get(DOMAIN_LOCK_DIR_ENV) or Path(tempfile.gettempdir()) / "qsat_pat_domains")
+
+
+def reserve_domain_id(preferred: int | None = None, avoid: Sequence[int] = ()) -> DomainReservation:
+    """Reserve a free ROS 2 domain ID (see :class:`DomainReservation`).
+
+    Parameters
+    ----------
+    preferred : int, optional
+        Take exactly this ID (in :data:`PRIVATE_DOMAIN_IDS`) or fail.
+    avoid : sequence of int
+        IDs not to take (e.g. the caller's own ``ROS_DOMAIN_ID``, whose graph may hold real
+        hardware nodes that never reserve).
+
+    Raises
+    ------
+    DeploymentError
+        ``preferred`` out of range or in use, or every ID in use.
+    """
+    if preferred is not None:
+        if int(preferred) not in PRIVATE_DOMAIN_IDS:
+            raise DeploymentError(f"domain ID {preferred} is outside {PRIVATE_DOMAIN_IDS.start}-"
+                                  f"{PRIVATE_DOMAIN_IDS.stop - 1}")
+        candidates = [int(preferred)]
+    else:  # start at a per-process place so concurrent runs rarely contend for one lock
+        n = len(PRIVATE_DOMAIN_IDS)
+        start = os.getpid() % n
+        candidates = [PRIVATE_DOMAIN_IDS[(start + k) % n] for k in range(n)]
+        candidates = [d for d in candidates if d not in set(int(a) for a in avoid)]
+    lock_dir = domain_lock_dir()
+    try:
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(lock_dir, 0o1777)  # shared by every user of the machine, like /tmp
+    except PermissionError:
+        pass  # made by another user: usable as long as it is writable
+    except OSError as exc:
+        raise DeploymentError(f"cannot create the domain lock directory {lock_dir}: {exc}") from exc
+    for d in candidates:
+        path = lock_dir / f"{d}.lock"
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o666)
+        except PermissionError:
+            continue  # another user's lock file we cannot open: treat as taken
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                continue
+            raise DeploymentError(f"cannot lock {path}: {exc}") from exc
+        return DomainReservation(d, fd, path)
+    what = f"domain ID {preferred} is in use by another run" if preferred is not None else \
+        f"every domain ID in {PRIVATE_DOMAIN_IDS.start}-{PRIVATE_DOMAIN_IDS.stop - 1} is in use"
+    raise DeploymentError(f"{what} (locks in {lock_dir})")
+
 
 #: Time the nodes get to shut down after SIGINT before SIGTERM, then SIGKILL [s].
 SHUTDOWN_GRACE_S = 10.0

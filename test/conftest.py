@@ -1,7 +1,8 @@
 """Shared test set-up.
 
-Every test session gets its own DDS domain and localhost-only discovery, so tests never
-talk to nodes of other sessions on the same machine (and never leave it).
+Every test session gets its own DDS domain (reserved with
+:func:`qsat_pat.launcher.reserve_domain_id`, as simulations do) and localhost-only discovery,
+so tests never talk to nodes of other sessions or runs on the same machine (and never leave it).
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
 
-os.environ.setdefault("ROS_DOMAIN_ID", str(10 + os.getpid() % 90))
+if "ROS_DOMAIN_ID" not in os.environ:
+    # a domain reserved for the whole session (a lock file held until the process exits), the
+    # allocator `qsat-pat sim` uses: concurrent sessions and simulations never share a domain
+    from qsat_pat.launcher import reserve_domain_id
+
+    _DOMAIN = reserve_domain_id(avoid=(0,))
+    os.environ["ROS_DOMAIN_ID"] = str(_DOMAIN.domain_id)
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("RCUTILS_LOGGING_BUFFERED_STREAM", "0")

@@ -208,6 +208,63 @@ def test_pat_manager_reaches_fine_track_and_gates_the_laser(rclpy_context):
         node.destroy_node()
 
 
+def test_pat_manager_drops_a_stale_step_and_restarts_after_a_clock_reset(rclpy_context):
+    """Stepped on its actuator's state stamps (the satellite's PAT manager): a message a little
+    older than the last step is dropped and counted; one far older (a restarted simulation, a
+    looping bag) restarts the machine in IDLE with the laser off.  Before, either stopped the
+    node ("PAT time went backwards")."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from qsat_pat.msg import ActuatorState, EphemerisState, PatStatus, PointingCommand
+    from qsat_pat.nodes.convert import s_to_stamp
+    from qsat_pat.nodes.pat_manager import PatManagerNode
+    from qsat_pat.nodes.pattern import Qos
+
+    node = PatManagerNode(context=rclpy_context, cli_args=["--ros-args", "-r", "__ns:=/pat_clock"],
+                          parameter_overrides=[Parameter("step_on", value="mount_state"),
+                                               Parameter("settle_s", value=0.0)])
+    client = rclpy.create_node("pat_clock_client", namespace="/pat_clock", context=rclpy_context)
+    eph_pub = client.create_publisher(EphemerisState, "ephemeris", Qos.STATE)
+    mount = client.create_publisher(ActuatorState, "mount_state", Qos.STREAM)
+    got: list[PatStatus] = []
+    client.create_subscription(PatStatus, "pat_status", got.append, Qos.STATE)
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(node)
+    ex.add_node(client)
+
+    def step(t_s):
+        n = len(got)
+        msg = ActuatorState(stage=PointingCommand.STAGE_BODY, mode=PointingCommand.MODE_POSITION, axis1_rad=1.0,
+                            axis2_rad=0.8)
+        msg.header.stamp = s_to_stamp(t_s)
+        mount.publish(msg)
+        return spin_until(ex, lambda: len(got) > n, timeout_s=2.0)
+
+    try:
+        assert node.autostart()
+        eph = EphemerisState(az_rad=1.0, el_rad=0.8, visible=True, sun_separation_rad=2.0)
+        eph.header.stamp = s_to_stamp(100.0)
+        eph_pub.publish(eph)
+        assert spin_until(ex, lambda: eph_pub.get_subscription_count() > 0)
+        for k in range(40):  # 100.0 .. 103.9 s
+            step(100.0 + 0.1 * k)
+        assert got[-1].state_name not in ("IDLE", "FAULT"), got[-1].state_name
+        state_before = got[-1].state_name
+        assert not step(103.5)  # 0.4 s back: a stale message, no step, no status
+        assert node.counters["rejected_stale_step"] == 1 and got[-1].state_name == state_before
+        assert step(10.0)  # 93.9 s back: the clock was reset
+        assert node.counters["clock_resets"] == 1
+        assert not got[-1].laser_enabled
+        assert step(10.1)  # and the node goes on stepping
+        assert node.counters.get("rejected_callback_error", 0) == 0
+    finally:
+        ex.shutdown()
+        client.destroy_node()
+        node.destroy_node()
+
+
 def test_gimbal_controller_drives_fake_rotctld_and_reports_fault(rclpy_context):
     import rclpy
     from rclpy.executors import SingleThreadedExecutor

@@ -141,3 +141,35 @@ def test_cleanup_releases_what_setup_made(rclpy_context, tmp_path):
         assert (tmp_path / "bag" / "metadata.yaml").is_file()  # on_teardown closed the bag
     finally:
         node.destroy_node()
+
+
+def test_a_library_error_in_a_callback_is_counted_and_the_node_keeps_running(recorder):
+    """A QsatPatError that a callback lets through (an input the node did not check for) is
+    caught by the pattern, counted as rejected_callback_error and logged; the node's other
+    callbacks go on (before: the node process exited)."""
+    from std_msgs.msg import String
+
+    from qsat_pat.core.errors import ControlError
+    from qsat_pat.nodes.pattern import Qos
+
+    node, client, ex = recorder
+    seen = []
+
+    def on_msg(msg):
+        seen.append(msg.data)
+        if msg.data == "bad":
+            raise ControlError("PAT time went backwards (0.0 < 5.0 s)")
+
+    node.create_subscription(String, "/pattern_test/guard", on_msg, Qos.STREAM)
+    pub = client.create_publisher(String, "/pattern_test/guard", Qos.STREAM)
+    deadline = time.monotonic() + 10
+    while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+        ex.spin_once(timeout_sec=0.05)
+    for data in ("good", "bad", "after"):
+        pub.publish(String(data=data))
+        deadline = time.monotonic() + 10
+        while data not in seen and time.monotonic() < deadline:
+            ex.spin_once(timeout_sec=0.05)
+    assert seen == ["good", "bad", "after"]
+    assert node.counters["rejected_callback_error"] == 1
+    assert "message on /pattern_test/guard: PAT time went backwards" in node._last_error

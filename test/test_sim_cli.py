@@ -50,6 +50,25 @@ def test_bad_duration_and_start_offset(tmp_path, capsys):
     assert not any(tmp_path.iterdir())
 
 
+def test_bad_domain_id(tmp_path, capsys):
+    assert main(["sim", "--out", str(tmp_path / "a"), "--domain-id", "0", "--duration", "1"]) == 2
+    assert "--domain-id must be in 1-101" in capsys.readouterr().err
+    assert main(["sim", "--out", str(tmp_path / "b"), "--domain-id", "7", "--direct", "--duration", "1"]) == 2
+    assert "--domain-id is for the ROS mode" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_domain_id_in_use_refused_before_any_node_starts(tmp_path, capsys, monkeypatch):
+    from qsat_pat.launcher import DOMAIN_LOCK_DIR_ENV, reserve_domain_id
+
+    monkeypatch.setenv(DOMAIN_LOCK_DIR_ENV, str(tmp_path / "locks"))
+    with reserve_domain_id(42):  # another run holds domain 42
+        assert main(["sim", "--out", str(tmp_path / "o"), "--domain-id", "42", "--duration", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "domain ID 42 is in use by another run" in err
+    assert not (tmp_path / "o").exists() and not list(tmp_path.glob(".o.partial-*"))
+
+
 @pytest.mark.slow
 def test_short_direct_pass_writes_report_plots_and_bag(tmp_path):
     out = tmp_path / "run"

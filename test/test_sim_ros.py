@@ -26,28 +26,51 @@ ROOT = Path(__file__).resolve().parents[1]
 WINDOW = {"duration_s": 2.0, "start_offset_s": 230.0, "seed": 4}
 
 
-def _ros_run(tmp_path_factory, name):
-    """One ROS run of WINDOW (strict lockstep: run_ros gives the nodes a counter directory)."""
-    from qsat_pat.nodes.sim_world import run_ros
-    from qsat_pat.sim.scenario import load_scenario
+#: A second ROS run of WINDOW in its own process (pickles its record), started beside the first.
+_CONCURRENT_RUN = """
+import json, pickle, sys
+from pathlib import Path
+from qsat_pat.nodes.sim_world import run_ros
+from qsat_pat.sim.scenario import load_scenario
+logs = []
+rec = run_ros(load_scenario("nominal"), work_dir=Path(sys.argv[1]), log=logs.append, **json.loads(sys.argv[3]))
+Path(sys.argv[2]).write_bytes(pickle.dumps((rec, logs)))
+"""
 
-    return run_ros(load_scenario("nominal"), work_dir=tmp_path_factory.mktemp(name), log=lambda *a: None, **WINDOW)
+
+def _domain(logs) -> int:
+    lines = [ln for ln in logs if "ROS_DOMAIN_ID=" in ln]
+    assert lines, logs
+    return int(lines[0].split("ROS_DOMAIN_ID=")[1].split(",")[0])
 
 
 @pytest.fixture(scope="module")
 def both_modes(tmp_path_factory):
-    from qsat_pat.nodes.sim_world import ros_mode_config, ros_mode_scenario
+    """The direct run, a ROS run in this process and, at the same time, a second ROS run in
+    another process (strict lockstep: run_ros gives the nodes a counter directory).  Each ROS
+    run reserves a private domain: on a shared one each would take the other's /clock (seen:
+    "PAT time went backwards" stopped a pass) and they could not be identical."""
+    import pickle
+
+    from qsat_pat.nodes.sim_world import ros_mode_config, ros_mode_scenario, run_ros
     from qsat_pat.sim.direct import run_direct
     from qsat_pat.sim.scenario import load_scenario
 
-    ros = _ros_run(tmp_path_factory, "ros")
+    work = tmp_path_factory.mktemp("ros_concurrent")
+    child = subprocess.Popen([sys.executable, "-c", _CONCURRENT_RUN, str(work / "ros"), str(work / "record.pkl"),
+                              json.dumps(WINDOW)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        logs: list[str] = []
+        ros = run_ros(load_scenario("nominal"), work_dir=tmp_path_factory.mktemp("ros"), log=logs.append, **WINDOW)
+        out, _ = child.communicate(timeout=1200)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0, out[-3000:]
+    again, again_logs = pickle.loads((work / "record.pkl").read_bytes())
     direct = run_direct(ros_mode_scenario(load_scenario("nominal")), config=ros_mode_config(), **WINDOW)
-    return direct, ros
-
-
-@pytest.fixture(scope="module")
-def ros_again(tmp_path_factory):
-    return _ros_run(tmp_path_factory, "ros_again")
+    return {"direct": direct, "ros": ros, "again": again, "domains": (_domain(logs), _domain(again_logs))}
 
 
 def _fine_rms_urad(rec, name):
@@ -64,7 +87,7 @@ def _first(rec, name, state):
 
 
 def test_ros_mode_is_lockstep(both_modes):
-    _, ros = both_modes
+    ros = both_modes["ros"]
     s = ros.lockstep
     assert ros.mode == "ros"
     assert s["frames"] > 1500  # 1 kHz fine camera while tracking
@@ -81,7 +104,7 @@ def test_ros_mode_is_lockstep(both_modes):
 
 
 def test_ros_and_direct_modes_agree_on_a_seeded_window(both_modes):
-    direct, ros = both_modes
+    direct, ros = both_modes["direct"], both_modes["ros"]
     # same truth: same code, same random streams
     np.testing.assert_array_equal(direct.terminals["ogs"]["true_los_rad"], ros.terminals["ogs"]["true_los_rad"])
     report = {}
@@ -107,14 +130,17 @@ def test_ros_and_direct_modes_agree_on_a_seeded_window(both_modes):
     assert report["space"]["fine_rms_urad"][1] < 3.0
 
 
-def test_ros_mode_is_bit_reproducible_with_the_same_seed(both_modes, ros_again):
-    """Two ROS runs of the same seed give identical records and report numbers: the strict
-    lockstep (qsat_pat/nodes/lockstep.py) makes every node see its inputs in the same order
-    at the same simulated time, whatever the machine's load (issue 6's must-show)."""
+def test_ros_mode_is_bit_reproducible_with_the_same_seed(both_modes):
+    """Two ROS runs of the same seed, flown at the same time on this machine, give identical
+    records and report numbers: the strict lockstep (qsat_pat/nodes/lockstep.py) makes every
+    node see its inputs in the same order at the same simulated time, whatever the machine's
+    load, and each run's graph is private (its own domain, localhost only) (issue 6's
+    must-show)."""
     from qsat_pat.sim.report import build_report
 
-    _, a = both_modes
-    b = ros_again
+    a, b = both_modes["ros"], both_modes["again"]
+    d_a, d_b = both_modes["domains"]
+    assert d_a != d_b and str(d_a) != os.environ["ROS_DOMAIN_ID"] and str(d_b) != os.environ["ROS_DOMAIN_ID"]
     for name in ("ogs", "space"):
         for field in ("pat_state", "pointing_rad", "fine_residual_rad", "fsm_rad", "beacon_detected"):
             np.testing.assert_array_equal(a.terminals[name][field], b.terminals[name][field], err_msg=(name, field))

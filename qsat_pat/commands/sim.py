@@ -62,6 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="simulate only S seconds (default: the scenario's duration)")
     p.add_argument("--start-offset", type=float, default=0.0, metavar="S",
                    help="start S seconds after the scenario's start (e.g. a short window near closest approach)")
+    p.add_argument("--domain-id", type=int, default=None, metavar="N",
+                   help="ROS mode: run the graph on this (free) ROS 2 domain ID; default: the first free one "
+                        "(each run gets a private domain with localhost-only discovery; the ID is logged)")
     p.add_argument("--force", action="store_true", help="replace a non-empty --out directory")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -84,6 +87,14 @@ def _run(args: argparse.Namespace) -> int:
     if not (args.start_offset >= 0 and args.start_offset < scenario.scenario.duration_s):
         raise SimulationError(f"--start-offset must be in [0, {scenario.scenario.duration_s}) s, "
                               f"got {args.start_offset}")
+    if args.domain_id is not None and args.direct:
+        raise SimulationError("--domain-id is for the ROS mode; --direct runs without DDS")
+    if args.domain_id is not None:
+        from qsat_pat.launcher import PRIVATE_DOMAIN_IDS
+
+        if args.domain_id not in PRIVATE_DOMAIN_IDS:
+            raise SimulationError(f"--domain-id must be in {PRIVATE_DOMAIN_IDS.start}-{PRIVATE_DOMAIN_IDS.stop - 1}, "
+                                  f"got {args.domain_id}")
     out = args.out.resolve()
     _check_out(out, args.force)
     from qsat_pat.sim.bag import write_bag
@@ -103,7 +114,8 @@ def _run(args: argparse.Namespace) -> int:
             from qsat_pat.nodes.sim_world import run_ros
 
             record = run_ros(scenario, seed=args.seed, duration_s=args.duration, progress=progress,
-                             start_offset_s=args.start_offset, work_dir=tmp / "ros", log=(lambda *a: None) if args.quiet else print)
+                             start_offset_s=args.start_offset, work_dir=tmp / "ros", domain_id=args.domain_id,
+                             log=(lambda *a: None) if args.quiet else print)
         report = build_report(record)
         (tmp / "report.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
         if not args.no_plots:

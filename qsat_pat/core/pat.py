@@ -171,6 +171,11 @@ class PatStateMachine:
         self.previous_state, self.state, self.reason, self.since_s = self.state, new, reason, t_s
         self._handover_ok_since = None
 
+    @property
+    def last_step_s(self) -> float:
+        """Time of the last step (the start time before the first) [s]."""
+        return self._t
+
     def time_in_state_s(self, t_s: float) -> float:
         """Time since the last transition [s]."""
         return float(t_s) - self.since_s

@@ -53,6 +53,10 @@ class PatManagerConfig(PatConfig, SafetyConfig):
     at_target_tolerance_rad: float = param(2e-3, "mount within this of its last set-point (mount_command; "
                                            "without one: of the ephemeris) = at target", unit="rad",
                                            min_value=1e-6, max_value=1.0)
+    clock_reset_s: float = param(1.0, "a step this far before the last one means the clock was reset "
+                                 "(simulation restart, looping bag replay): start over in IDLE, laser off; "
+                                 "a smaller step back is a stale message and is dropped", unit="s",
+                                 min_value=0.0, max_value=3600.0)
     step_on: str = param("timer", "what steps the state machine: a timer at control_rate_hz, or each "
                          "mount_state message at its stamp (lockstep with a simulator)",
                          choices=("timer", "mount_state"), read_only=True)
@@ -66,6 +70,7 @@ class PatManagerNode(QsatPatNode):
 
     def on_setup(self) -> None:
         self._build(self.config)
+        self.stepped = False  # the first step may come before the node's start time (stamps)
         self.eph: EphemerisState | None = None
         self.eph_t: float | None = None
         self.coarse_hit = False
@@ -173,10 +178,23 @@ class PatManagerNode(QsatPatNode):
         """One state-machine update at ``now`` [s] (timer tick or mount_state stamp)."""
         if not self.active:
             return
+        last = self.machine.last_step_s
+        if now < last and not self.stepped:
+            self.machine = PatStateMachine(self.machine.config, now)  # stamps older than the start
+        elif now < last:
+            if last - now <= self.config.clock_reset_s:
+                self.reject("stale_step", f"step at {now:.3f} s is before the last one ({last:.3f} s): dropped")
+                return
+            self.count("clock_resets")
+            self.get_logger().warning(f"clock went back {last - now:.3f} s (> clock_reset_s "
+                                      f"{self.config.clock_reset_s} s): PAT restarts in IDLE, laser off")
+            self.machine = PatStateMachine(self.machine.config, now)
+            self.interlock = LaserInterlock(self.safety)
         inp, safe = self._inputs(now)
         self.coarse_hit = self.fine_hit = False
         before = len(self.machine.history)
         self.machine.step(inp)
+        self.stepped = True
         self.laser = self.interlock.evaluate(now, tracking=self.machine.tracking, pointing_safe=safe,
                                              fault=inp.fault, operator_enable=self.config.enabled)
         changed = len(self.machine.history) != before

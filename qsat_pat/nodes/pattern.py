@@ -65,6 +65,7 @@ from __future__ import annotations
 import array
 import collections
 import dataclasses
+import functools
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -299,7 +300,25 @@ class QsatPatNode(LifecycleNode):
     # In a lockstep simulation (qsat_pat.nodes.lockstep) publishers and subscriptions are
     # also counted, the node's time comes from sim_world's shared word before each callback,
     # and timers run on the turns sim_world gives the node.
+    def _guarded(self, callback, what: str):
+        """``callback`` with a library error (:class:`QsatPatError`) it lets through caught,
+        counted (``rejected_callback_error``) and logged: a node whose core refuses an input it
+        did not check for keeps running (the last line of "bad input never stops a node";
+        seen: a PAT manager stopped on "PAT time went backwards" when another run's clock
+        reached it)."""
+
+        @functools.wraps(callback)  # rclpy reads the signature (message-info callbacks)
+        def guarded(*args):
+            try:
+                return callback(*args)
+            except QsatPatError as exc:
+                self.reject("callback_error", f"{what}: {exc}")
+                return None
+
+        return guarded
+
     def create_subscription(self, msg_type, topic: str, callback, qos_profile, **kwargs: Any):
+        callback = self._guarded(callback, f"message on {topic}")
         board = getattr(self, "_lockstep", None)
         if board is not None:
             qos_profile = deepened(qos_profile)
@@ -341,6 +360,7 @@ class QsatPatNode(LifecycleNode):
         return pub
 
     def create_timer(self, timer_period_sec: float, callback, *args: Any, **kwargs: Any):
+        callback = self._guarded(callback, "timer")
         if getattr(self, "_lockstep", None) is not None:
             timer = LockstepTimer(timer_period_sec, callback)
             self._lockstep_timers.append(timer)

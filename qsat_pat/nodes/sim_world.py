@@ -70,7 +70,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
-from qsat_pat.core.errors import ConfigError, SimulationError
+from qsat_pat.core.errors import ConfigError, QsatPatError, SimulationError
 from qsat_pat.core.params import ConfigBase, param
 from qsat_pat.core.pat import PatState
 from qsat_pat.deployments import get_deployment
@@ -928,18 +928,57 @@ def _start_unix_s(scenario: Scenario, start_offset_s: float) -> float:
 
 def run_ros(scenario: Scenario, *, seed: int | None = None, duration_s: float | None = None,
             start_offset_s: float = 0.0, progress=None, config: DirectConfig | None = None,
-            work_dir: Path, log=print, answer_timeout_s: float = 5.0):
+            work_dir: Path, log=print, answer_timeout_s: float = 5.0, domain_id: int | None = None):
     """Start the ``sim`` deployment's nodes as processes and fly the pass in lockstep with them.
+
+    The run's graph is private: a free ROS 2 domain ID is reserved for it
+    (:func:`qsat_pat.launcher.reserve_domain_id`; never the caller's own ``ROS_DOMAIN_ID``)
+    and discovery is localhost-only.  Two runs on one domain would take each other's
+    ``/clock`` and messages (seen: a second run's clock 200 s ahead made the first run's
+    space PAT manager stop on "PAT time went backwards"), and a simulated graph must never
+    reach a real station's nodes.
 
     Parameters
     ----------
     work_dir : Path
         Where the generated parameter file and the nodes' logs go.
+    domain_id : int, optional
+        Use this domain ID (it must be free) instead of the first free one; logged either way,
+        so ``ROS_DOMAIN_ID=N ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ros2 topic echo ...``
+        can watch the run.
 
     Returns
     -------
     SimRecord
     """
+    from qsat_pat.launcher import reserve_domain_id
+
+    try:
+        own_domain = int(os.environ.get("ROS_DOMAIN_ID") or 0)
+    except ValueError:
+        own_domain = 0
+    try:
+        reservation = reserve_domain_id(domain_id, avoid=(own_domain,))
+    except QsatPatError as exc:
+        raise SimulationError(f"no private ROS domain for the simulation: {exc}") from exc
+    saved_env = {k: os.environ.get(k) for k in reservation.environment()}
+    os.environ.update(reservation.environment())  # sim_world's own context (run_lockstep) too
+    log(f"[sim] private graph: ROS_DOMAIN_ID={reservation.domain_id}, localhost-only discovery")
+    try:
+        return _run_ros_nodes(scenario, seed=seed, duration_s=duration_s, start_offset_s=start_offset_s,
+                              progress=progress, config=config, work_dir=work_dir, log=log,
+                              answer_timeout_s=answer_timeout_s, env_extra=reservation.environment())
+    finally:
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        reservation.release()
+
+
+def _run_ros_nodes(scenario: Scenario, *, seed, duration_s, start_offset_s, progress, config, work_dir: Path, log,
+                   answer_timeout_s: float, env_extra: dict[str, str]):
     from qsat_pat.deployments import lockstep_environment
     from qsat_pat.launcher import _die_with_parent, _stop_all, node_command
 
@@ -957,7 +996,7 @@ def run_ros(scenario: Scenario, *, seed: int | None = None, duration_s: float | 
             if spec.executable == "sim_world":
                 continue
             cmd = node_command(spec, dep) + ["--params-file", str(params)]
-            env = {**os.environ}
+            env = {**os.environ, **env_extra}
             env.pop(LOCKSTEP_DIR_ENV, None)
             env.update(lockstep_environment(dep, spec, str(board_dir)))
             lf = open(work_dir / f"{spec.fqn.strip('/').replace('/', '.')}.log", "w")
