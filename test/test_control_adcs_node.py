@@ -245,7 +245,8 @@ def test_adcs_pointing_closes_the_coarse_loop_on_the_tracked_beacon(rclpy_contex
 
     node, client, ex, tle = _station_node(rclpy_context, "adcs_track_test",
                                           Parameter("point_ahead_enabled", value=False),
-                                          Parameter("track_enabled", value=True))
+                                          Parameter("track_enabled", value=True),
+                                          Parameter("offload_enabled", value=False))
     adcs_pub = client.create_publisher(AdcsState, "adcs_state", Qos.STREAM)
     track_pub = client.create_publisher(TrackEstimate, "beacon_track", Qos.STREAM)
     targets: list[PointingCommand] = []
@@ -295,6 +296,70 @@ def test_adcs_pointing_closes_the_coarse_loop_on_the_tracked_beacon(rclpy_contex
         # a track 10 mrad from the predicted station (a false lock): refused and counted
         assert spin_until(ex, lambda: feed((10e-3, 0.0)) or (node.counters["rejected_track_too_far"] > 0
                                                              and "tle geometry" in targets[-1].reason))
+    finally:
+        ex.shutdown()
+        client.destroy_node()
+        node.destroy_node()
+
+
+def test_adcs_pointing_offloads_a_steady_beacon_offset_into_the_body_target(rclpy_context):
+    """offload_enabled: a beacon held off the boresight (a body that lags its target) is
+    integrated into the tracked target at offload_gain_per_s, in the beacon's direction (the
+    body is sent further towards it), limited to offload_max_rad; it is frozen while the track
+    is stale and zero when the station leaves view.  The ROS pass's satellite FSM carried
+    0.25-0.5 mrad without it; the direct mode has the same continuous offload."""
+    from rclpy.parameter import Parameter
+
+    from qsat_pat.core.control import body_target_from_states
+    from qsat_pat.msg import AdcsState, PointingCommand, TrackEstimate
+    from qsat_pat.nodes.convert import s_to_stamp
+    from qsat_pat.nodes.pattern import Qos
+
+    node, client, ex, tle = _station_node(rclpy_context, "adcs_offload_test",
+                                          Parameter("point_ahead_enabled", value=False),
+                                          Parameter("track_enabled", value=True),
+                                          Parameter("offload_gain_per_s", value=0.5),
+                                          Parameter("offload_max_rad", value=0.3e-3))
+    adcs_pub = client.create_publisher(AdcsState, "adcs_state", Qos.STREAM)
+    track_pub = client.create_publisher(TrackEstimate, "beacon_track", Qos.STREAM)
+    targets: list[PointingCommand] = []
+    client.create_subscription(PointingCommand, "body_target", targets.append, Qos.COMMAND)
+    los = np.array([0.4e-3, -0.2e-3])
+
+    def feed(unmeasured_s=0.0):
+        now = node.now_s()
+        g = body_target_from_states(*node._orbit(now)[:4], point_ahead=False)
+        adcs_pub.publish(_attitude_msg(tle, g.az_rad, g.el_rad, now, node))
+        m = TrackEstimate(model="cv", coasting=unmeasured_s > 0.0, time_since_measurement_s=unmeasured_s)
+        m.header.stamp = s_to_stamp(now)
+        m.los_x_rad, m.los_y_rad = (float(v) for v in los)
+        track_pub.publish(m)
+
+    try:
+        assert node.autostart()
+        assert spin_until(ex, lambda: feed() or node.counters["tracked_targets"] > 0)
+        t0, off0 = node.now_s(), node.offload_rad.copy()
+        assert spin_until(ex, lambda: feed() or node.now_s() - t0 > 0.6)
+        rate = (node.offload_rad - off0) / (node.now_s() - t0)
+        # along the beacon's offset, at up to gain x offset (the mean filter starts from zero)
+        assert float(np.dot(rate, los)) > 0.0
+        cos = float(np.dot(rate, los)) / (np.linalg.norm(rate) * np.linalg.norm(los))
+        assert cos > 0.99, (rate, los)
+        assert 0.1 * 0.5 * np.linalg.norm(los) < np.linalg.norm(rate) <= 0.5 * np.linalg.norm(los) * 1.05
+        # limited per axis
+        assert spin_until(ex, lambda: feed() or abs(node.offload_rad[0]) >= 0.3e-3 - 1e-12, timeout_s=15.0)
+        assert np.all(np.abs(node.offload_rad) <= 0.3e-3 + 1e-12)
+        # a stale track: frozen
+        n = node.counters["targets"]
+        assert spin_until(ex, lambda: feed(unmeasured_s=10.0) or node.counters["targets"] > n + 8)
+        held = node.offload_rad.copy()  # (the last fresh track may serve a few ticks)
+        n = node.counters["targets"]
+        assert spin_until(ex, lambda: feed(unmeasured_s=10.0) or node.counters["targets"] > n + 5)
+        np.testing.assert_array_equal(node.offload_rad, held)
+        assert node.diagnostic_values()["offload_x_urad"] == f"{held[0] * 1e6:.1f}"
+        # the station out of view: reset
+        node.set_parameters([Parameter("min_el_deg", value=89.0)])
+        assert spin_until(ex, lambda: feed() or not np.any(node.offload_rad))
     finally:
         ex.shutdown()
         client.destroy_node()

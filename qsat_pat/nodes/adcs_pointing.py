@@ -39,7 +39,10 @@ instead -- turned to inertial with the last attitude
 point-ahead with ``point_ahead_enabled``; half of it, i.e. the geometric line of sight,
 without), rates from the orbit geometry: the satellite's coarse loop, which keeps the
 beacon inside the FSM's few-mrad range despite a ~1-2 mrad TLE error (seed 001 §3, seed
-003 §3).  A track more than ``track_max_offset_rad`` from the predicted direction is
+003 §3).  With ``offload_enabled`` the tracked LOS gets an integral term (the FSM offload
+of the body loop, ``offload_gain_per_s``): the ADCS, given angles and rates but no
+acceleration, lags an accelerating target by ~acc / bandwidth^2 (0.25-0.5 mrad near TCA,
+measured), which the FSM would otherwise carry for the whole pass.  A track more than ``track_max_offset_rad`` from the predicted direction is
 refused and counted (a false lock must not slew the body away); out of the pass it parks
 (``park_az_rad``/``park_el_rad``, default nadir).  With ``target_source = "command"``
 only ``body_command`` sets targets.  When a fine loop closes on the uplink beacon (the
@@ -141,6 +144,15 @@ class AdcsPointingConfig(BodyPointingConfig):
                                    max_value=60.0)
     track_max_offset_rad: float = param(5e-3, "refuse a tracked beacon further than this from the predicted "
                                         "direction", unit="rad", min_value=1e-6, max_value=0.5)
+    offload_enabled: bool = param(True, "integrate the tracked beacon's mean offset from the boresight into the "
+                                  "tracked target (the body loop's FSM offload: the ADCS lags an accelerating "
+                                  "target by ~acc/bandwidth^2, 0.25-0.5 mrad near TCA, that the FSM would carry)")
+    offload_gain_per_s: float = param(0.5, "offload rate per unit mean offset (the direct mode's continuous "
+                                      "FSM offload)", unit="1/s", min_value=0.0, max_value=100.0)
+    offload_time_constant_s: float = param(0.2, "time constant of the offset's mean filter", unit="s",
+                                           min_value=1e-3, max_value=100.0)
+    offload_max_rad: float = param(2e-3, "limit of the integrated offload per axis (the FSM's range)", unit="rad",
+                                   min_value=0.0, max_value=0.1)
     pre_point_s: float = param(120.0, "below the mask, with AOS within this: point at the station's direction "
                                "at AOS instead of parking (0: park until AOS)", unit="s", min_value=0.0,
                                max_value=3600.0)
@@ -182,6 +194,9 @@ class AdcsPointingNode(QsatPatNode):
             self.create_subscription(TrackEstimate, "beacon_track", self.on_track, Qos.STREAM),
         ]
         self.track: TrackEstimate | None = None
+        self.offload_rad = np.zeros(2)  # integrated offload added to the tracked LOS (body tangent axes)
+        self._offload_mean = np.zeros(2)
+        self._offload_t: float | None = None
         self._aos: tuple | None = None  # (when searched, AOS time or None, LVLH (az, el) there or None)
         self.timer = self.create_timer(1.0 / self.config.rate_hz, self.on_timer)
 
@@ -301,9 +316,10 @@ class AdcsPointingNode(QsatPatNode):
         if not (-c.track_timeout_s <= age <= c.track_timeout_s) or now - self.adcs_t > c.adcs_timeout_s:
             return None
         a = self.adcs.attitude
-        los = (m.los_x_rad + m.los_x_rate_radps * age, m.los_y_rad + m.los_y_rate_radps * age)
+        los = np.array([m.los_x_rad + m.los_x_rate_radps * age, m.los_y_rad + m.los_y_rate_radps * age])
+        self._step_offload(now, los)
         try:
-            d = tracked_direction((a.w, a.x, a.y, a.z), los, self.boresight)
+            d = tracked_direction((a.w, a.x, a.y, a.z), tuple(los + self.offload_rad), self.boresight)
             az, el, _, _ = lvlh_az_el(d, orbit[0], orbit[1])
         except ControlError as exc:
             self.reject("bad_track", str(exc))
@@ -320,6 +336,29 @@ class AdcsPointingNode(QsatPatNode):
             return None
         k = 2.0 if c.point_ahead_enabled else 1.0
         return az + k * off_az, el + k * off_el
+
+    def _step_offload(self, now: float, los) -> None:
+        """Integrate the tracked beacon's filtered offset from the boresight (body tangent axes)
+        into :attr:`offload_rad`, which is added to the tracked LOS of the target: an integral
+        outer loop around the ADCS, so the body settles with the beacon on the boresight and the
+        FSM near its centre (plus the point-ahead), as the direct mode's continuous offload
+        (:class:`~qsat_pat.core.control.FsmOffload`, ``continuous_gain_per_s``) does.  The
+        beacon track is FSM angle + camera residual, i.e. the FSM's mean deflection while the
+        fine loop holds the beacon.  Frozen while the track is unusable; reset out of view."""
+        c = self.config
+        dt = 0.0 if self._offload_t is None else min(max(now - self._offload_t, 0.0), 1.0)
+        self._offload_t = now
+        if not c.offload_enabled or dt <= 0.0:
+            return
+        a = dt / (c.offload_time_constant_s + dt)
+        self._offload_mean = self._offload_mean + a * (np.asarray(los, dtype=float) - self._offload_mean)
+        self.offload_rad = np.clip(self.offload_rad + c.offload_gain_per_s * self._offload_mean * dt,
+                                   -c.offload_max_rad, c.offload_max_rad)
+
+    def _reset_offload(self) -> None:
+        self.offload_rad = np.zeros(2)
+        self._offload_mean = np.zeros(2)
+        self._offload_t = None
 
     def on_body_command(self, msg: PointingCommand) -> None:
         if not self.active:
@@ -368,9 +407,13 @@ class AdcsPointingNode(QsatPatNode):
             fsm = self._fsm_ephemeris(now, orbit, tgt, lvlh)
             if fsm is not None:
                 self.fsm_eph_pub.publish(fsm)
+        if external_fresh:
+            self._offload_t = None
         if c.target_source == "tle" and tgt is not None and not external_fresh:
             if orbit[4]:
                 tracked = self._tracked_target(now, orbit, tgt)
+                if not tracked:
+                    self._offload_t = None  # frozen while the track is unusable
                 az, el, why = (*tracked, "beacon track") if tracked else (tgt.az_rad, tgt.el_rad, "tle geometry")
                 if tracked:
                     self.count("tracked_targets")
@@ -378,6 +421,7 @@ class AdcsPointingNode(QsatPatNode):
                     now, Stage.BODY, Mode.POSITION, az, el, tgt.az_rate_radps, tgt.el_rate_radps,
                     f"station in view: {why}"), now)
             else:
+                self._reset_offload()
                 pre = self._pre_point_target(now)
                 if pre is not None:
                     az, el, t_aos = pre
@@ -510,6 +554,9 @@ class AdcsPointingNode(QsatPatNode):
             cmd = self.last.command
             out.update(mode=cmd.mode.name, target_az_mrad=f"{cmd.axis1_rad * 1e3:.3f}",
                        target_el_mrad=f"{cmd.axis2_rad * 1e3:.3f}")
+        if getattr(self, "offload_rad", None) is not None:
+            out["offload_x_urad"] = f"{self.offload_rad[0] * 1e6:.1f}"
+            out["offload_y_urad"] = f"{self.offload_rad[1] * 1e6:.1f}"
         if getattr(self, "last_target", None) is not None:
             out["point_ahead_urad"] = f"{self.last_target.point_ahead_rad * 1e6:.2f}"
         if getattr(self, "adcs", None) is not None:
