@@ -79,7 +79,9 @@ from qsat_pat.core.control import ActuatorState as CoreActuatorState
 from qsat_pat.core.control import (
     BodyPointingConfig,
     BodyPointingController,
+    FsmOffload,
     Mode,
+    OffloadConfig,
     Stage,
     body_tangent_coords,
     body_target_from_states,
@@ -195,7 +197,6 @@ class AdcsPointingNode(QsatPatNode):
         ]
         self.track: TrackEstimate | None = None
         self.offload_rad = np.zeros(2)  # integrated offload added to the tracked LOS (body tangent axes)
-        self._offload_mean = np.zeros(2)
         self._offload_t: float | None = None
         self._aos: tuple | None = None  # (when searched, AOS time or None, LVLH (az, el) there or None)
         self.timer = self.create_timer(1.0 / self.config.rate_hz, self.on_timer)
@@ -208,6 +209,12 @@ class AdcsPointingNode(QsatPatNode):
         if old is not None:  # keep the held attitude across a parameter change
             self.controller.last_rad = old.last_rad.copy()
         self.boresight = np.asarray(cfg.boresight_body, dtype=float)
+        # the body loop's offload: the core FSM offload's mean filter and continuous gain
+        mean = getattr(self, "_offload", None)
+        self._offload = FsmOffload(OffloadConfig(continuous_gain_per_s=cfg.offload_gain_per_s, gain_per_s=0.0,
+                                                 mean_time_constant_s=cfg.offload_time_constant_s))
+        if mean is not None:
+            self._offload.mean_rad = mean.mean_rad
         lat, lon = math.radians(cfg.site_lat_deg), math.radians(cfg.site_lon_deg)
         self.up_ecef = enu_rotation(lat, lon)[2]
         if self.eph is not None:
@@ -350,14 +357,12 @@ class AdcsPointingNode(QsatPatNode):
         self._offload_t = now
         if not c.offload_enabled or dt <= 0.0:
             return
-        a = dt / (c.offload_time_constant_s + dt)
-        self._offload_mean = self._offload_mean + a * (np.asarray(los, dtype=float) - self._offload_mean)
-        self.offload_rad = np.clip(self.offload_rad + c.offload_gain_per_s * self._offload_mean * dt,
+        self.offload_rad = np.clip(self.offload_rad + self._offload.step(los, dt) * dt,
                                    -c.offload_max_rad, c.offload_max_rad)
 
     def _reset_offload(self) -> None:
         self.offload_rad = np.zeros(2)
-        self._offload_mean = np.zeros(2)
+        self._offload.mean_rad = np.zeros(2)
         self._offload_t = None
 
     def on_body_command(self, msg: PointingCommand) -> None:
