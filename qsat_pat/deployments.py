@@ -100,10 +100,20 @@ class Deployment:
     description: str
     nodes: tuple[NodeSpec, ...]
     use_sim_time: bool = False
+    #: The one station file (``config/stations/<station>.yaml``, :mod:`qsat_pat.core.site`)
+    #: every node of the deployment reads; the simulator gives its scenario's site instead.
+    station: str = "tenerife"
     extra: dict = field(default_factory=dict)
     #: Full names of the nodes that join sim_world's strict lockstep (they and sim_world get
     #: one counter directory in QSAT_PAT_LOCKSTEP_DIR; see qsat_pat/nodes/lockstep.py).
     lockstep: tuple[str, ...] = ()
+    #: Topics the deployment's nodes subscribe to that no node of it publishes: what the
+    #: station (its devices, its operator) feeds in, ``{topic: what publishes it}``.  Every
+    #: other subscribed topic has a publisher in the deployment (test_graph_completeness.py).
+    external_inputs: dict[str, str] = field(default_factory=dict)
+    #: The device topics the simulator (``sim_world``) publishes in place of the station's
+    #: devices, ``{topic: device}`` (``sim`` only: the sim may replace a device, nothing else).
+    simulated_devices: dict[str, str] = field(default_factory=dict)
 
 
 #: The OGS coarse (wide-field acquisition) camera's imaging node: frames on ``coarse/image``,
@@ -144,8 +154,12 @@ SPACE_NODES: tuple[NodeSpec, ...] = (
     NodeSpec("fsm_controller", "fsm_controller", SPACE_NS,
              ("fsm_controller.yaml", "space_fsm_controller.yaml"),
              remappings=(("ephemeris", "fsm_ephemeris"),)),
+    # one camera is the satellite's coarse and fine sensor, its body the coarse stage:
+    # adcs_pointing's body target and body state are the PAT manager's mount command and state
     NodeSpec("pat_manager", "pat_manager", SPACE_NS, ("pat_manager.yaml", "space_pat_manager.yaml"),
-             remappings=(("fine_centroid", "beacon_centroid"), ("ephemeris", "ogs_ephemeris"))),
+             remappings=(("fine_centroid", "beacon_centroid"), ("coarse_centroid", "beacon_centroid"),
+                         ("ephemeris", "ogs_ephemeris"), ("mount_state", "body_state"),
+                         ("mount_command", "body_target"))),
 )
 
 #: The optical link between the terminals.
@@ -156,49 +170,59 @@ LINK_NODES: tuple[NodeSpec, ...] = (
     NodeSpec("qkd_monitor", "qkd_monitor", OGS_NS, ("qkd_monitor.yaml",)),
 )
 
-#: The nodes that close their loop with the simulator over DDS (``sim`` deployment); their
-#: scenario-dependent parameters come from :func:`qsat_pat.nodes.sim_world.node_parameters`.
-SIM_LOCKSTEP_NODES: tuple[NodeSpec, ...] = (
-    NodeSpec(COARSE_IMAGING.executable, COARSE_IMAGING.name, OGS_NS,
-             (*COARSE_IMAGING.parameters, "sim_beacon_imaging.yaml"), COARSE_IMAGING.remappings),
-    NodeSpec("beacon_imaging", "beacon_imaging", OGS_NS, ("beacon_imaging.yaml", "sim_beacon_imaging.yaml")),
-    # the fine line-of-sight predictor (its estimates feed qkd_monitor and the bag)
-    NodeSpec("track_predictor", "track_predictor", OGS_NS, ("track_predictor.yaml",),
-             remappings=(("actuator_state", "fsm_state"),)),
-    NodeSpec("fsm_controller", "fsm_controller", OGS_NS, ("fsm_controller.yaml",)),
-    NodeSpec("ephemeris", "ephemeris", OGS_NS, ("ephemeris.yaml",)),
-    COARSE_TRACK,
-    NodeSpec("gimbal_controller", "gimbal_controller", OGS_NS, ("gimbal_controller.yaml", "sim_gimbal_controller.yaml")),
-    NodeSpec("pat_manager", "pat_manager", OGS_NS, ("pat_manager.yaml", "sim_pat_manager.yaml"),
-             remappings=(("fine_centroid", "beacon_centroid"),)),
-    NodeSpec("beacon_imaging", "beacon_imaging", SPACE_NS,
-             ("beacon_imaging.yaml", "space_beacon_imaging.yaml", "sim_beacon_imaging.yaml")),
-    NodeSpec("track_predictor", "track_predictor", SPACE_NS, ("track_predictor.yaml", "space_track_predictor.yaml"),
-             remappings=(("actuator_state", "fsm_state"),)),
-    # the satellite's attitude software: body targets on the tracked beacon for the simulated
-    # (Basilisk) ADCS, point-ahead in the FSM's axes, body state for the PAT manager
-    NodeSpec("adcs_pointing", "adcs_pointing", SPACE_NS, ("adcs_pointing.yaml", "space_adcs_pointing.yaml"),
-             remappings=(("beacon_track", "track_estimate"),)),
-    NodeSpec("fsm_controller", "fsm_controller", SPACE_NS, ("fsm_controller.yaml", "space_fsm_controller.yaml"),
-             remappings=(("ephemeris", "fsm_ephemeris"),)),
-    # one camera is the satellite's coarse and fine sensor; its body is the coarse stage
-    NodeSpec("pat_manager", "pat_manager", SPACE_NS, ("pat_manager.yaml", "space_pat_manager.yaml",
-                                                       "sim_pat_manager.yaml"),
-             remappings=(("fine_centroid", "beacon_centroid"), ("coarse_centroid", "beacon_centroid"),
-                         ("ephemeris", "ogs_ephemeris"), ("mount_state", "body_state"),
-                         ("mount_command", "body_target"))),
-)
+#: The simulator's drivers: parameter files that swap a node's device driver or device topic
+#: for the simulator's (``sim`` deployment, after the node's own files); nothing else may
+#: differ from the ``ogs`` and ``space`` deployments (test_deployments.py checks both).
+SIM_DRIVER_FILES: dict[str, tuple[str, ...]] = {
+    "/ogs/coarse_imaging": ("sim_beacon_imaging.yaml",),
+    "/ogs/beacon_imaging": ("sim_beacon_imaging.yaml",),
+    "/space/beacon_imaging": ("sim_beacon_imaging.yaml",),
+    "/ogs/gimbal_controller": ("sim_gimbal_controller.yaml",),
+}
+#: The parameters a driver file may set: the device driver, and the image transport that
+#: lets the lockstep answer every frame (a camera on the simulator's topic).
+SIM_DRIVER_KEYS = frozenset({"driver", "qos_reliable", "queue_depth"})
+
+
+def with_simulator_drivers(spec: NodeSpec) -> NodeSpec:
+    """``spec`` as the ``sim`` deployment runs it: the same node, files and remaps, plus the
+    files in :data:`SIM_DRIVER_FILES` that swap its device driver for the simulator's."""
+    return NodeSpec(spec.executable, spec.name, spec.namespace, (*spec.parameters, *SIM_DRIVER_FILES.get(spec.fqn, ())),
+                    spec.remappings, spec.arguments)
+
+
+#: The nodes that close their loop with the simulator over DDS (``sim`` deployment): both
+#: terminals exactly as the ``ogs`` and ``space`` deployments run them, with simulator drivers;
+#: the scenario's devices (cameras, FSMs, mount), the station and the TLEs come from
+#: :func:`qsat_pat.nodes.sim_world.node_parameters`.
+SIM_LOCKSTEP_NODES: tuple[NodeSpec, ...] = tuple(with_simulator_drivers(s) for s in (*OGS_NODES, *SPACE_NODES))
+
+#: What the OGS station feeds into its terminal's graph.
+OGS_EXTERNAL_INPUTS = {
+    "/ogs/image": "fine camera driver (sensor_msgs/Image)",
+    "/ogs/coarse/image": "coarse (acquisition) camera driver (sensor_msgs/Image)",
+    "/ogs/tle": "operator: the satellite's TLE (std_msgs/String, transient local; or the tle_* parameters)",
+}
+#: What the satellite feeds into its terminal's graph.
+SPACE_EXTERNAL_INPUTS = {
+    "/space/image": "uplink-beacon camera driver (sensor_msgs/Image)",
+    "/space/adcs_state": "ADCS telemetry: attitude and body rates (qsat_pat/AdcsState)",
+    "/space/tle": "operator: the satellite's own TLE (std_msgs/String, transient local; or the tle_* parameters)",
+    "/space/body_command": "operator: body target override (qsat_pat/PointingCommand, stage BODY)",
+}
 
 DEPLOYMENTS: dict[str, Deployment] = {
     "ogs": Deployment(
         name="ogs",
         description="Optical ground station terminal on real hardware.",
         nodes=(NodeSpec("bag_recorder", "bag_recorder", OGS_NS, ("recorder.yaml",)), *OGS_NODES),
+        external_inputs=OGS_EXTERNAL_INPUTS,
     ),
     "space": Deployment(
         name="space",
         description="Satellite terminal on real hardware or hardware-in-the-loop.",
         nodes=(NodeSpec("bag_recorder", "bag_recorder", SPACE_NS, ("recorder.yaml",)), *SPACE_NODES),
+        external_inputs=SPACE_EXTERNAL_INPUTS,
     ),
     "sim": Deployment(
         name="sim",
@@ -213,8 +237,31 @@ DEPLOYMENTS: dict[str, Deployment] = {
                *SIM_LOCKSTEP_NODES, *LINK_NODES),
         use_sim_time=True,
         lockstep=tuple(s.fqn for s in SIM_LOCKSTEP_NODES),
+        external_inputs={
+            "/ogs/tle": OGS_EXTERNAL_INPUTS["/ogs/tle"], "/space/tle": SPACE_EXTERNAL_INPUTS["/space/tle"],
+            "/space/body_command": SPACE_EXTERNAL_INPUTS["/space/body_command"],
+            "/modem/tx": "user data to send over the optical link (std_msgs/UInt8MultiArray)",
+        },
+        simulated_devices={
+            "/clock": "simulated time (the pass's UTC)",
+            "/ogs/image": "the OGS fine camera", "/ogs/coarse/image": "the OGS coarse camera",
+            "/ogs/mount_encoder": "the OGS mount's encoders (gimbal_controller driver 'sim')",
+            "/space/image": "the satellite's uplink-beacon camera",
+            "/space/adcs_state": "the satellite's ADCS (Basilisk): attitude estimate and body rates",
+        },
     ),
 }
+
+
+def station_file(station: str) -> str:
+    """Parameter file of a station: a name in ``config/stations/`` or a path to a YAML file."""
+    return station if station.endswith((".yaml", ".yml")) else f"stations/{station}.yaml"
+
+
+def parameter_files(deployment: Deployment, spec: NodeSpec) -> tuple[str, ...]:
+    """The parameter files of a node in a deployment, in the order they apply: the node's own
+    files, then the deployment's station file (so a deployment has one station)."""
+    return (*spec.parameters, station_file(deployment.station))
 
 
 def lockstep_environment(deployment: Deployment, spec: NodeSpec, directory: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tempfile
 
-from qsat_pat.deployments import get_deployment, lockstep_environment
+from qsat_pat.deployments import get_deployment, lockstep_environment, parameter_files
 
 
 def launch_description(deployment_name: str):
@@ -25,7 +25,7 @@ def launch_description(deployment_name: str):
     board_dir = tempfile.mkdtemp(prefix="qsat_pat_lockstep_") if deployment.lockstep else ""
     actions = []
     for spec in deployment.nodes:
-        parameters = [str(config_path(f)) for f in spec.parameters]
+        parameters = [str(config_path(f)) for f in parameter_files(deployment, spec)]
         if deployment.use_sim_time:
             parameters.append({"use_sim_time": True})
         actions.append(Node(

@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from qsat_pat.core.errors import DeploymentError
-from qsat_pat.deployments import Deployment, NodeSpec, lockstep_environment
+from qsat_pat.deployments import Deployment, NodeSpec, lockstep_environment, parameter_files
 
 #: ROS 2 domain IDs a private graph (a simulation, a test session) may take: 0-101 keep Fast
 #: DDS's ports (7400 + 250 * id + ...) below Linux's ephemeral port range (32768-60999).
@@ -170,7 +170,7 @@ def config_path(filename: str) -> Path:
 def ros_arguments(spec: NodeSpec, deployment: Deployment) -> list[str]:
     """The ``--ros-args ...`` that give a node its name, namespace, parameters and remaps."""
     args = ["--ros-args", "-r", f"__node:={spec.name}", "-r", f"__ns:={spec.namespace}"]
-    for filename in spec.parameters:
+    for filename in parameter_files(deployment, spec):
         args += ["--params-file", str(config_path(filename))]
     if deployment.use_sim_time:
         args += ["-p", "use_sim_time:=true"]

@@ -224,7 +224,9 @@ def test_pat_manager_drops_a_stale_step_and_restarts_after_a_clock_reset(rclpy_c
 
     node = PatManagerNode(context=rclpy_context, cli_args=["--ros-args", "-r", "__ns:=/pat_clock"],
                           parameter_overrides=[Parameter("step_on", value="mount_state"),
-                                               Parameter("settle_s", value=0.0)])
+                                               Parameter("settle_s", value=0.0),
+                                               # simulated time that never runs: the stamps alone step it
+                                               Parameter("use_sim_time", value=True)])
     client = rclpy.create_node("pat_clock_client", namespace="/pat_clock", context=rclpy_context)
     eph_pub = client.create_publisher(EphemerisState, "ephemeris", Qos.STATE)
     mount = client.create_publisher(ActuatorState, "mount_state", Qos.STREAM)

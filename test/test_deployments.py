@@ -72,7 +72,9 @@ def test_parameter_files_set_only_declared_valid_parameters(item):
     cls = mod.NODE_CLASS.config_class if hasattr(mod, "NODE_CLASS") else mod.CONFIG_CLASS
     declared = {f.name for f in dataclasses.fields(cls)} | BASE_PARAMETERS
     merged = {}
-    for filename in spec.parameters:
+    dep = DEPLOYMENTS[item[0]]
+    station = deployments.station_file(dep.station)
+    for filename in deployments.parameter_files(dep, spec):
         path = ROOT / "config" / filename
         assert path.is_file(), f"{spec.fqn}: parameter file {path} missing"
         doc = yaml.safe_load(path.read_text()) or {}
@@ -81,11 +83,75 @@ def test_parameter_files_set_only_declared_valid_parameters(item):
             if key not in _node_keys(spec):
                 continue
             params = block["ros__parameters"]
+            if filename == station:  # the station file applies to every node: each takes what it declares
+                params = {k: v for k, v in params.items() if k in declared}
             unknown = set(params) - declared
             assert not unknown, f"{path} sets undeclared parameters {sorted(unknown)} of {spec.fqn}"
             merged.update(params)
     merged = {k: v for k, v in merged.items() if k not in BASE_PARAMETERS}
     cls.from_mapping(merged)  # every value passes the core validator
+
+
+# --- one station per deployment (issue 13: `ogs` once mixed Ngari and Tenerife) ----------------
+STATION_FILES = sorted((ROOT / "config" / "stations").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", STATION_FILES, ids=lambda p: p.name)
+def test_station_files_are_complete_station_descriptions(path):
+    from qsat_pat.core.site import load_station
+
+    load_station(path)  # every key, only station keys, valid values
+
+
+@pytest.mark.parametrize("item", ALL_SPECS, ids=_spec_id)
+def test_no_node_file_sets_a_station_key(item):
+    """Only the deployment's station file says where the station is: a node file that set a
+    site, mask or weather key would give one node another station."""
+    from qsat_pat.core.site import STATION_KEYS
+
+    _, spec = item
+    for filename in spec.parameters:
+        doc = yaml.safe_load((ROOT / "config" / filename).read_text()) or {}
+        for key, block in doc.items():
+            clash = sorted(set(block.get("ros__parameters", {})) & set(STATION_KEYS))
+            assert not clash, f"{filename} ({key}) sets station keys {clash}: put them in config/stations/"
+
+
+def test_every_node_that_needs_the_station_declares_it_under_the_station_names():
+    """The nodes that use the station's position take all of it from the station file."""
+    from qsat_pat.core.site import STATION_KEYS
+
+    needs = {"ephemeris": STATION_KEYS, "gimbal_controller": ("site_lat_deg", "site_lon_deg"),
+             "adcs_pointing": ("site_lat_deg", "site_lon_deg", "site_alt_m", "min_el_deg")}
+    for exe, keys in needs.items():
+        cls = importlib.import_module(EXECUTABLES[exe]).NODE_CLASS.config_class
+        names = {f.name for f in dataclasses.fields(cls)}
+        assert set(keys) <= names, (exe, sorted(set(keys) - names))
+    for name, dep in DEPLOYMENTS.items():
+        assert (ROOT / "config" / deployments.station_file(dep.station)).is_file(), name
+
+
+def test_the_sim_deployment_is_ogs_and_space_with_simulator_drivers():
+    """The simulator flies what a station runs: every node of the ``ogs`` and ``space``
+    terminals, with the same name, files and remaps; the sim may only add files that swap a
+    device driver (issue 13: only the sim wired the space PAT manager's inputs, so every
+    simulation passed while the satellite would never have tracked)."""
+    sim = {s.fqn: s for s in DEPLOYMENTS["sim"].nodes}
+    terminal = [s for name in ("ogs", "space") for s in DEPLOYMENTS[name].nodes if s.executable != "bag_recorder"]
+    for spec in terminal:
+        assert spec.fqn in sim, f"{spec.fqn} of the hardware deployment is not in sim"
+        got = sim[spec.fqn]
+        assert (got.executable, got.remappings, got.arguments) == (spec.executable, spec.remappings, spec.arguments)
+        assert got.parameters[: len(spec.parameters)] == spec.parameters, spec.fqn
+        extra = got.parameters[len(spec.parameters):]
+        assert extra == deployments.SIM_DRIVER_FILES.get(spec.fqn, ()), (spec.fqn, extra)
+        for filename in extra:
+            doc = yaml.safe_load((ROOT / "config" / filename).read_text())
+            keys = {k for block in doc.values() for k in block["ros__parameters"]}
+            assert keys <= deployments.SIM_DRIVER_KEYS, f"{filename} sets {sorted(keys - deployments.SIM_DRIVER_KEYS)}"
+    others = {s.executable for s in DEPLOYMENTS["sim"].nodes} - {s.executable for s in terminal}
+    assert others <= {"sim_world", "bag_recorder", "optical_modem", "qkd_monitor"}
+    assert DEPLOYMENTS["sim"].station == DEPLOYMENTS["ogs"].station == DEPLOYMENTS["space"].station
 
 
 def test_cmake_reads_the_same_executables():
@@ -157,7 +223,7 @@ def test_launch_file_nodes_match_the_table(path, monkeypatch):
         assert kwargs["package"] == "qsat_pat"
         assert (kwargs["executable"], kwargs["name"], kwargs["namespace"]) == (spec.executable, spec.name, spec.namespace)
         files = [p for p in kwargs["parameters"] if isinstance(p, str)]
-        assert [Path(f).name for f in files] == [Path(f).name for f in spec.parameters]
+        assert [Path(f).name for f in files] == [Path(f).name for f in deployments.parameter_files(deployment, spec)]
         assert all(Path(f).is_file() for f in files)
         assert ({"use_sim_time": True} in kwargs["parameters"]) == deployment.use_sim_time
         assert kwargs["remappings"] == list(spec.remappings)

@@ -102,6 +102,7 @@ from qsat_pat.core.ephemeris import (
 from qsat_pat.core.errors import ConfigError, ControlError, QsatPatError
 from qsat_pat.core.params import param
 from qsat_pat.core.safety import angular_separation_rad
+from qsat_pat.core.site import station_field
 from qsat_pat.core.sun import sun_hidden_by_earth, sun_position_teme_m
 from qsat_pat.msg import ActuatorState, AdcsState, EphemerisState, PointingCommand, TrackEstimate
 from qsat_pat.nodes.convert import actuator_state_to_msg, pointing_command_to_msg, s_to_stamp, stamp_to_s
@@ -121,14 +122,11 @@ class AdcsPointingConfig(BodyPointingConfig):
     tle_line1: str = param("", "the satellite's own TLE line 1 (or publish it on the tle topic)")
     tle_line2: str = param("", "TLE line 2")
     tle_name: str = param("", "satellite name (or catalogue number to pick from a tle message)")
-    site_lat_deg: float = param(28.30086, "ground station geodetic latitude (ESA OGS Tenerife, seed 001 §3)",
-                                unit="deg", min_value=-90.0, max_value=90.0)
-    site_lon_deg: float = param(-16.51172, "ground station east longitude", unit="deg", min_value=-180.0,
-                                max_value=360.0)
-    site_alt_m: float = param(2393.0, "ground station height above WGS84", unit="m", min_value=-500.0,
-                              max_value=9000.0)
-    min_el_deg: float = param(10.0, "point at the station only while it sees the satellite above this "
-                              "elevation (else park)", unit="deg", min_value=-5.0, max_value=89.0)
+    # the ground station it points at: the deployment's station file (qsat_pat/core/site.py)
+    site_lat_deg: float = station_field("site_lat_deg")
+    site_lon_deg: float = station_field("site_lon_deg")
+    site_alt_m: float = station_field("site_alt_m")
+    min_el_deg: float = station_field("min_el_deg")
     rate_hz: float = param(10.0, "body_target and body_state rate", unit="Hz", min_value=0.1, max_value=1000.0)
     adcs_timeout_s: float = param(1.0, "fault when no AdcsState arrives for this long", unit="s",
                                   min_value=0.01, max_value=600.0)

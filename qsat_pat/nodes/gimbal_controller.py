@@ -82,6 +82,7 @@ from qsat_pat.core.safety import (
     sun_az_el_rad,
     validate_command,
 )
+from qsat_pat.core.site import station_field
 from qsat_pat.drivers.base import StageReading
 from qsat_pat.drivers.sim import TopicMount
 from qsat_pat.msg import ActuatorState, EphemerisState, PatStatus, PointingCommand, TrackEstimate
@@ -100,10 +101,8 @@ class GimbalControllerConfig(SafetyConfig, OffloadConfig):
     watchdog_period_s: float = param(1.0, "hold when no ephemeris arrives for this long", unit="s",
                                      min_value=0.01, max_value=600.0)
     offload_enabled: bool = param(True, "hand the FSM's mean deflection over to the mount")
-    site_lat_rad: float = param(0.4939, "station latitude (for the Sun)", unit="rad", min_value=-1.5708,
-                                max_value=1.5708)
-    site_lon_rad: float = param(-0.2882, "station east longitude (for the Sun)", unit="rad",
-                                min_value=-3.1416, max_value=6.2832)
+    site_lat_deg: float = station_field("site_lat_deg")  # from the deployment's station file
+    site_lon_deg: float = station_field("site_lon_deg")
     sun_source: str = param("computed", "Sun direction: computed from the clock, or fixed (lab tests)",
                             choices=("computed", "fixed"))
     sun_az_rad: float = param(0.0, "fixed Sun azimuth", unit="rad", min_value=-7.0, max_value=7.0)
@@ -284,7 +283,7 @@ class GimbalControllerNode(QsatPatNode):
                                   FsmConfig(range_rad=self.safety.fsm_range_rad))
         self.filter = PointingSafetyFilter(self.safety)
         self.primed = False
-        self.stage = OgsCoarseStage(self.filter, cfg.site_lat_rad, cfg.site_lon_rad, 0.0,
+        self.stage = OgsCoarseStage(self.filter, math.radians(cfg.site_lat_deg), math.radians(cfg.site_lon_deg), 0.0,
                                     cfg.offset_max_rate_radps, cfg.offset_max_acc_radps2)
         self.scan = AcquisitionScan(ScanConfig(cone_radius_rad=cfg.scan_cone_radius_rad, step_rad=cfg.scan_step_rad,
                                                speed_radps=cfg.scan_speed_radps))
@@ -477,7 +476,7 @@ class GimbalControllerNode(QsatPatNode):
         c = self.config
         if c.sun_source == "fixed":
             return c.sun_az_rad, c.sun_el_rad
-        return sun_az_el_rad(now, c.site_lat_rad, c.site_lon_rad)
+        return sun_az_el_rad(now, math.radians(c.site_lat_deg), math.radians(c.site_lon_deg))
 
     def diagnostic_values(self) -> dict:
         return {"offload_x_urad": f"{self.bias[0] * 1e6:.1f}", "offload_y_urad": f"{self.bias[1] * 1e6:.1f}",

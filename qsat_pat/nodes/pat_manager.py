@@ -11,9 +11,12 @@ Output
     ``pat_status`` (``qsat_pat/PatStatus``, latched) on every transition and at
     ``status_rate_hz``.
 
-Every ``1/control_rate_hz`` (or, with ``step_on = "mount_state"``, at each mount_state
-message's stamp: lockstep with the simulator's mount) the node builds :class:`~qsat_pat.core.pat.PatInputs` from the
-latest inputs (time from the node clock), steps the machine and evaluates the
+At each ``mount_state`` message's stamp (``step_on = "mount_state"``, the default: the
+decision sees the coarse stage's newest state, on hardware and in the simulator's lockstep
+alike), and on a timer at ``control_rate_hz`` whenever no mount_state has stepped it for a
+timer period (or at every tick with ``step_on = "timer"``), the node builds
+:class:`~qsat_pat.core.pat.PatInputs` from the latest inputs (time from the node clock), steps
+the machine and evaluates the
 :class:`~qsat_pat.core.safety.LaserInterlock`: pointing is safe when the ephemeris says
 the line of sight is outside the Sun cone and above the mask.  Without any
 ``mount_state`` the coarse stage is assumed at target when the target is visible and
@@ -57,8 +60,9 @@ class PatManagerConfig(PatConfig, SafetyConfig):
                                  "(simulation restart, looping bag replay): start over in IDLE, laser off; "
                                  "a smaller step back is a stale message and is dropped", unit="s",
                                  min_value=0.0, max_value=3600.0)
-    step_on: str = param("timer", "what steps the state machine: a timer at control_rate_hz, or each "
-                         "mount_state message at its stamp (lockstep with a simulator)",
+    step_on: str = param("mount_state", "what steps the state machine: each mount_state message at its stamp "
+                         "(the coarse stage's state: the decision sees the newest; the timer at control_rate_hz "
+                         "still steps it when mount_state is older than a timer period), or the timer alone",
                          choices=("timer", "mount_state"), read_only=True)
 
 
@@ -90,9 +94,9 @@ class PatManagerNode(QsatPatNode):
             self.create_subscription(PointingCommand, "mount_command", self.on_mount_command, Qos.COMMAND),
         ]
         self.mount_cmd: PointingCommand | None = None
-        self.timer = None
-        if self.config.step_on == "timer":
-            self.timer = self.create_timer(1.0 / self.config.control_rate_hz, self.on_timer)
+        self.mount_rx_t: float | None = None  # node clock at the last mount_state (step_on mount_state)
+        self.mount_stamp_t = 0.0  # its stamp
+        self.timer = self.create_timer(1.0 / self.config.control_rate_hz, self.on_timer)
 
     def _build(self, cfg: PatManagerConfig) -> None:
         d = cfg.as_dict()
@@ -139,7 +143,8 @@ class PatManagerNode(QsatPatNode):
         self.mount = msg
         self.on_actuator("mount", msg)
         if self.config.step_on == "mount_state":
-            self.step(stamp_to_s(msg.header.stamp), always_publish=True)
+            self.mount_rx_t, self.mount_stamp_t = self.now_s(), stamp_to_s(msg.header.stamp)
+            self.step(self.mount_stamp_t, always_publish=True)
 
     def on_mount_command(self, msg: PointingCommand) -> None:
         if msg.mode == int(Mode.POSITION) and math.isfinite(msg.axis1_rad) and math.isfinite(msg.axis2_rad):
@@ -172,7 +177,14 @@ class PatManagerNode(QsatPatNode):
         return inp, safe
 
     def on_timer(self) -> None:
-        self.step(self.now_s())
+        now = self.now_s()
+        if self.config.step_on == "mount_state" and self.mount_rx_t is not None:
+            quiet_s = now - self.mount_rx_t
+            if quiet_s < 1.0 / self.config.control_rate_hz:
+                return  # the coarse stage's states step the machine; the timer covers their absence
+            # on the time base of the states' stamps, advanced by the node clock since the last one
+            now = self.mount_stamp_t + quiet_s
+        self.step(now)
 
     def step(self, now: float, always_publish: bool = False) -> None:
         """One state-machine update at ``now`` [s] (timer tick or mount_state stamp)."""

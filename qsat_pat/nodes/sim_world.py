@@ -209,8 +209,8 @@ def node_parameters(scenario: Scenario, config: DirectConfig | None = None) -> d
     site = sc.site
     gimbal = {k: v for k, v in ogs_safety_config(sc).as_dict().items()
               if k in GimbalControllerConfig.__dataclass_fields__}
-    gimbal.update(control_rate_hz=cfg.mount_rate_hz, site_lat_rad=math.radians(site.site_lat_deg),
-                  site_lon_rad=math.radians(site.site_lon_deg), sun_source="computed",
+    gimbal.update(control_rate_hz=cfg.mount_rate_hz, site_lat_deg=site.site_lat_deg,
+                  site_lon_deg=site.site_lon_deg, sun_source="computed",
                   offset_max_rate_radps=cfg.offset_max_rate_radps, offset_max_acc_radps2=cfg.offset_max_acc_radps2,
                   scan_cone_radius_rad=OGS_SCAN.cone_radius_rad, scan_step_rad=OGS_SCAN.step_rad,
                   scan_speed_radps=OGS_SCAN.speed_radps, coarse_loop_enabled=True, track_timeout_s=1.0)
