@@ -109,11 +109,11 @@ def test_fsm_controller_follows_pat_and_hands_back_to_the_coarse_camera(rclpy_co
         if pub is fine_pub:
             assert spin_until(ex, lambda: node.counters["commands"] > n_in and len(cmds) >= node.counters["commands"])
         else:  # taken before the next fine frame (two publishers: DDS does not order them)
-            assert spin_until(ex, lambda: node.coarse_pending is not None)
+            assert spin_until(ex, lambda: node.part.coarse_pending is not None)
 
     def pat(state):
         pat_pub.publish(PatStatus(state=state))
-        assert spin_until(ex, lambda: node.pat_state == state)
+        assert spin_until(ex, lambda: node.part.pat_state == state)
 
     try:
         assert node.autostart()

@@ -60,7 +60,7 @@ def test_track_predictor_composes_tracks_predicts_and_counts_bad_input(rclpy_con
     try:
         assert node.autostart()
         assert spin_until(ex, lambda: cpub.get_subscription_count() > 0 and apub.get_subscription_count() > 0
-                     and node.pub.get_subscription_count() > 0)
+                     and node.pubs["track_estimate"].get_subscription_count() > 0)
         # a closed FSM loop: the mirror follows the target, the spot stays ~2 px off the boresight;
         # the line of sight moves at (1e-3, -5e-4) rad/s
         rate = np.array([1e-3, -5e-4])
@@ -71,7 +71,7 @@ def test_track_predictor_composes_tracks_predicts_and_counts_bad_input(rclpy_con
             los = 1e-3 + rate * (t - t0)
             mirror = (los - 2e-5) / 2.0  # optical gain 2; 2e-5 rad = 2 px left in the camera
             apub.publish(_actuator(t, *mirror))
-            assert spin_until(ex, lambda t=t: node.actuator is not None and abs(node.actuator.stamp_s - t) < 1e-6)
+            assert spin_until(ex, lambda t=t: node.part.actuator is not None and abs(node.part.actuator.stamp_s - t) < 1e-6)
             cpub.publish(_centroid(t, 66.0, 66.0))
             assert spin_until(ex, lambda k=k: node.counters["estimates"] + node.counters["measurement_tentative"] == k + 1)
         assert spin_until(ex, lambda: len(got) == n - 1)  # the first frame is tentative: no estimate yet

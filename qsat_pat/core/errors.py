@@ -43,3 +43,20 @@ class DeploymentError(QsatPatError, ValueError):
 
 class SimulationError(QsatPatError, ValueError):
     """A simulator scenario is missing fields or has out-of-range values."""
+
+
+class Rejected(QsatPatError, ValueError):
+    """An input a decision object refuses (a malformed or stale message): the caller counts it
+    as ``rejected_<kind>`` and goes on (a node keeps running, the in-process loop too).
+
+    Parameters
+    ----------
+    kind : str
+        Short counter name, e.g. ``"non_finite_centroid"``.
+    message : str
+        What was wrong, for the (throttled) log.
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind

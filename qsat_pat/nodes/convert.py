@@ -279,6 +279,80 @@ def track_estimate_to_msg(step: TrackStep, model: str, frame_id: str, predicted_
     return msg
 
 
+# --- wire types (qsat_pat.core.terminal.wire) <-> messages: field copies, nothing computed ---------
+def _wire_plan(wire_cls, msg_cls) -> list[tuple[str, str, str]]:
+    """(message field, wire field, how) for every field of a message, how = its rosidl type."""
+    from qsat_pat.core.terminal import wire
+
+    renamed = wire.RENAMED.get(wire_cls, {})
+    plan = []
+    for name, kind in msg_cls.get_fields_and_field_types().items():
+        if name == "header":
+            continue
+        plan.append((name, renamed.get(name, name), kind))
+    return plan
+
+
+_PLANS: dict = {}
+
+
+def _plan(wire_cls, msg_cls):
+    key = (wire_cls, msg_cls)
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _PLANS[key] = _wire_plan(wire_cls, msg_cls)
+    return plan
+
+
+def wire_to_msg(w, msg_cls, out=None):
+    """A wire object -> its message (``out`` refilled if given): every field copied as it is."""
+    msg = msg_cls() if out is None else out
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(int(w.stamp_ns), 1_000_000_000)
+    msg.header.frame_id = w.frame_id
+    for name, wname, kind in _plan(type(w), msg_cls):
+        v = getattr(w, wname)
+        if kind == "builtin_interfaces/Time":
+            t = getattr(msg, name)
+            t.sec, t.nanosec = divmod(int(v), 1_000_000_000)
+        elif kind == "sensor_msgs/RegionOfInterest":
+            r = msg.roi
+            r.x_offset, r.y_offset, r.width, r.height = (int(x) for x in v)
+            r.do_rectify = False
+        elif kind == "geometry_msgs/Quaternion":
+            q = getattr(msg, name)
+            q.w, q.x, q.y, q.z = (float(x) for x in v)
+        elif kind == "geometry_msgs/Vector3":
+            vec = getattr(msg, name)
+            vec.x, vec.y, vec.z = (float(x) for x in v)
+        elif kind.startswith("sequence<double"):
+            setattr(msg, name, array.array("d", v))
+        elif kind.startswith("double["):
+            setattr(msg, name, np.asarray(v, dtype=np.float64))
+        else:
+            setattr(msg, name, v)
+    return msg
+
+
+def msg_to_wire(msg, wire_cls):
+    """A message -> its wire object (the header as ``stamp_ns`` and ``frame_id``)."""
+    st = msg.header.stamp
+    w = wire_cls(stamp_ns=int(st.sec) * 1_000_000_000 + int(st.nanosec), frame_id=msg.header.frame_id)
+    for name, wname, kind in _plan(wire_cls, type(msg)):
+        v = getattr(msg, name)
+        if kind == "builtin_interfaces/Time":
+            v = int(v.sec) * 1_000_000_000 + int(v.nanosec)
+        elif kind == "sensor_msgs/RegionOfInterest":
+            v = (int(v.x_offset), int(v.y_offset), int(v.width), int(v.height))
+        elif kind == "geometry_msgs/Quaternion":
+            v = (float(v.w), float(v.x), float(v.y), float(v.z))
+        elif kind == "geometry_msgs/Vector3":
+            v = (float(v.x), float(v.y), float(v.z))
+        elif kind.startswith(("sequence<double", "double[")):
+            v = tuple(float(x) for x in v)
+        setattr(w, wname, v)
+    return w
+
+
 def modem_stats_to_msg(report: ModemStatsReport, stamp, estimate: RangeEstimate | None = None) -> ModemStats:
     """Core :class:`ModemStatsReport` (and a ranging normal point, if any) -> ``qsat_pat/ModemStats``."""
     msg = ModemStats()
