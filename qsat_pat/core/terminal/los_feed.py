@@ -124,7 +124,7 @@ class LosPredictor(TerminalPart):
         if msg.valid:
             try:
                 z, cov = self.line_of_sight(msg, t)
-            except EstimationError as exc:
+            except EstimationError:
                 self.count("rejected_bad_centroid")
         try:
             step = self.tracker.step(t, z, cov)
