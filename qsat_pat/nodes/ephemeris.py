@@ -224,7 +224,9 @@ class EphemerisNode(QsatPatNode):
             self.no_pass_until_s = t + 60.0
             self.reject("plan_error", str(exc))
             return
-        doc = {"satellite": self.eph.tle.name, "pass": format_passes([self.next_pass])[0],
+        doc = {"satellite": self.eph.tle.name,
+               "pass": {**format_passes([self.next_pass])[0], "aos_unix_s": self.next_pass.aos_unix_s,
+                        "los_unix_s": self.next_pass.los_unix_s},
                "mode": self.plan.mode, "feasible": self.plan.feasible,
                "max_error_deg": math.degrees(self.plan.max_error_rad),
                "lost_intervals_unix_s": [list(iv) for iv in self.plan.lost_intervals]}

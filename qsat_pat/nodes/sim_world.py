@@ -217,7 +217,7 @@ def node_parameters(scenario: Scenario, config: DirectConfig | None = None) -> d
     # PAT manager: the direct mode's OGS state machine; at target = within at_target_rad of the set-point
     pat = {k: v for k, v in ogs_pat_config(dt, cfg).as_dict().items() if k in PatManagerConfig.__dataclass_fields__}
     bx, by = cgeom.boresight_x_px, cgeom.boresight_y_px
-    pat.update(at_target_tolerance_rad=cfg.at_target_rad, coarse_rad_per_px=sc.ogs_coarse_camera.pixel_ifov_rad,
+    pat.update(at_target_tolerance_rad=cfg.at_target_rad, coarse_rad_per_px=[float(v) for v in (-cgeom.pixel_to_angle()).reshape(-1)],
                coarse_setpoint_x_px=bx, coarse_setpoint_y_px=by)
     # the satellite's fine loop: its camera (full frame) and FSM, the direct mode's loop settings
     scam = sc.space_camera
@@ -238,7 +238,7 @@ def node_parameters(scenario: Scenario, config: DirectConfig | None = None) -> d
                 fine_lost_s=pat_config("space", space_dt, cfg.space_fine_handover_rad).fine_lost_s)
     spat = {k: v for k, v in pat_config("space", space_dt, cfg.space_fine_handover_rad).as_dict().items()
             if k in PatManagerConfig.__dataclass_fields__}
-    spat.update(at_target_tolerance_rad=cfg.at_target_rad, coarse_rad_per_px=scam.pixel_ifov_rad,
+    spat.update(at_target_tolerance_rad=cfg.at_target_rad, coarse_rad_per_px=[float(v) for v in (-sgeom.pixel_to_angle()).reshape(-1)],
                 coarse_setpoint_x_px=sgeom.boresight_x_px - sx0, coarse_setpoint_y_px=sgeom.boresight_y_px - sy0)
     # the line-of-sight predictors of both terminals: the direct mode's tracker on each fine
     # camera, line of sight = FSM (fsm_state) + camera residual in the FSM's axes

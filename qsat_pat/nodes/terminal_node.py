@@ -120,6 +120,12 @@ class TerminalNode(QsatPatNode):
         except Rejected as exc:
             self.reject(exc.kind, str(exc))
             return
+        finally:
+            notes = self.part.notes
+            if notes:
+                for text in notes:
+                    self.get_logger().info(text)
+                notes.clear()
         self.emit(outputs)
 
     def tick(self, name: str) -> None:

@@ -71,6 +71,8 @@ class TerminalPart:
         self.config = config
         #: work done and inputs refused, reported on /diagnostics (node) or in the record (sim)
         self.counters: collections.Counter[str] = collections.Counter()
+        #: what happened, for the log (the node logs and clears it after each call)
+        self.notes: list[str] = []
 
     def timer_periods(self) -> dict[str, float]:
         """Timers: name -> period [s] (ticks call :meth:`on_timer`)."""
