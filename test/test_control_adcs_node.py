@@ -7,6 +7,8 @@ import time
 
 import numpy as np
 import pytest
+
+from qsat_pat.core.terminal.wire import stamp_s
 from ros_helpers import spin_until
 
 pytestmark = pytest.mark.ros
@@ -255,7 +257,7 @@ def test_adcs_pointing_closes_the_coarse_loop_on_the_tracked_beacon(rclpy_contex
 
     def geometric(t_s=None):
         now = node.now_s() if t_s is None else t_s
-        return now, body_target_from_states(*node._orbit(now)[:4], point_ahead=False)
+        return now, body_target_from_states(*node.part.orbit(now)[:4], point_ahead=False)
 
     def feed(los_xy, unmeasured_s=0.0):
         """Body on the predicted station; the beacon tracked at los_xy from the boresight, its
@@ -275,7 +277,7 @@ def test_adcs_pointing_closes_the_coarse_loop_on_the_tracked_beacon(rclpy_contex
         so on a loaded machine (the attitude taken up to a tick before the target) only that
         comparison gives |los| (the target's time gave 0.6-0.95 mrad for 1.12)."""
         t = targets[-1]
-        when = stamp_to_s(node.adcs.header.stamp) if at_attitude_time else stamp_to_s(t.header.stamp)
+        when = stamp_s(node.part.adcs.stamp_ns) if at_attitude_time else stamp_to_s(t.header.stamp)
         _, g = geometric(when)
         return float(angular_separation_rad(t.axis1_rad, t.axis2_rad, g.az_rad, g.el_rad))
 
@@ -328,7 +330,7 @@ def test_adcs_pointing_offloads_a_steady_beacon_offset_into_the_body_target(rclp
 
     def feed(unmeasured_s=0.0):
         now = node.now_s()
-        g = body_target_from_states(*node._orbit(now)[:4], point_ahead=False)
+        g = body_target_from_states(*node.part.orbit(now)[:4], point_ahead=False)
         adcs_pub.publish(_attitude_msg(tle, g.az_rad, g.el_rad, now, node))
         m = TrackEstimate(model="cv", coasting=unmeasured_s > 0.0, time_since_measurement_s=unmeasured_s)
         m.header.stamp = s_to_stamp(now)
@@ -434,15 +436,15 @@ def test_adcs_pointing_pre_points_at_aos_instead_of_parking(rclpy_context, pre_p
         assert node.autostart()
         assert spin_until(ex, lambda: len(targets) > 3)
         now = node.now_s()
-        assert not node._orbit(now)[4]  # below the mask
+        assert not node.part.orbit(now)[4]  # below the mask
         t = targets[-1]
         if pre_point_s == 0.0:
             assert t.mode == PointingCommand.MODE_PARK and "park" in t.reason
             return
         assert t.mode == PointingCommand.MODE_POSITION and "pre-pointing at AOS in" in t.reason
-        t_aos = node._aos[1]
-        assert now < t_aos < now + 600.0 and node._orbit(t_aos)[4] and not node._orbit(t_aos - 1.0)[4]
-        g = body_target_from_states(*node._orbit(t_aos)[:4], point_ahead=False)
+        t_aos = node.part._aos[1]
+        assert now < t_aos < now + 600.0 and node.part.orbit(t_aos)[4] and not node.part.orbit(t_aos - 1.0)[4]
+        g = body_target_from_states(*node.part.orbit(t_aos)[:4], point_ahead=False)
         assert float(angular_separation_rad(t.axis1_rad, t.axis2_rad, g.az_rad, g.el_rad)) < 1e-6
         assert node.counters["pre_point_ticks"] > 0
     finally:

@@ -18,7 +18,7 @@ def _wait(cond, timeout_s=10.0):
 def test_driver_worker_reports_a_stalled_then_failed_rotator_and_keeps_the_newest_setpoint():
     from qsat_pat.drivers.fake_devices import FakeRotctld
     from qsat_pat.drivers.rotctld import RotctldMount
-    from qsat_pat.nodes.gimbal_controller import DriverWorker
+    from qsat_pat.drivers.worker import DriverWorker
 
     with FakeRotctld() as dev:
         worker = DriverWorker(RotctldMount("127.0.0.1", dev.port, timeout_s=0.3), stall_s=0.1)
@@ -50,7 +50,7 @@ def test_driver_worker_reports_a_stalled_then_failed_rotator_and_keeps_the_newes
 
 
 def test_driver_worker_reports_a_driver_bug_as_a_fault():
-    from qsat_pat.nodes.gimbal_controller import DriverWorker
+    from qsat_pat.drivers.worker import DriverWorker
 
     class Buggy:
         fault_reason = ""

@@ -72,7 +72,7 @@ class TerminalNode(QsatPatNode):
             self.pubs[port.topic] = self.create_lifecycle_publisher(self._msg_classes[port.topic], port.topic,
                                                                     self.qos_for(port))
         self.subs = [self.create_subscription(message_class(p.msg), p.topic, self._input(p), self.qos_for(p))
-                     for p in self.part.INPUTS]
+                     for p in self.part.inputs()]
         self._part_timers = {}
         self._make_timers()
         self.setup_device()

@@ -74,6 +74,10 @@ class TerminalPart:
         #: what happened, for the log (the node logs and clears it after each call)
         self.notes: list[str] = []
 
+    def inputs(self) -> tuple[Port, ...]:
+        """The input ports in use with this configuration (default: all of :attr:`INPUTS`)."""
+        return self.INPUTS
+
     def timer_periods(self) -> dict[str, float]:
         """Timers: name -> period [s] (ticks call :meth:`on_timer`)."""
         return {}

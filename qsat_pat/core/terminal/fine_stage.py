@@ -122,6 +122,10 @@ class FineStage(TerminalPart):
               Port("coarse_centroid", "BeaconCentroid", "stream", "on_coarse_centroid"))
     OUTPUTS = (Port("fsm_command", "PointingCommand", "command"), Port("fsm_state", "ActuatorState", "stream"))
 
+    def inputs(self) -> tuple[Port, ...]:
+        """The coarse camera's centroids only when it hands back (``coarse_camera_id``)."""
+        return self.INPUTS if self.config.coarse_camera_id else self.INPUTS[:3]
+
     def __init__(self, config: FsmControllerConfig) -> None:
         super().__init__(config)
         self.point_ahead = np.zeros(2)

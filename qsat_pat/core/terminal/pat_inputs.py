@@ -223,7 +223,7 @@ class PatManager(TerminalPart):
         return self.step(now)
 
     # -- the step ----------------------------------------------------------------------------
-    def inputs(self, now: float) -> tuple[PatInputs, bool]:
+    def pat_inputs(self, now: float) -> tuple[PatInputs, bool]:
         """The machine's inputs at ``now`` and whether pointing is laser-safe."""
         c, eph = self.config, self.eph
         eph_ok = eph is not None and self.eph_t is not None and now - self.eph_t <= c.ephemeris_timeout_s
@@ -262,7 +262,7 @@ class PatManager(TerminalPart):
                               "PAT restarts in IDLE, laser off")
             self.machine = PatStateMachine(self.machine.config, now)
             self.interlock = LaserInterlock(self.safety)
-        inp, safe = self.inputs(now)
+        inp, safe = self.pat_inputs(now)
         self.coarse_hit = self.fine_hit = False
         before = len(self.machine.history)
         self.machine.step(inp)
