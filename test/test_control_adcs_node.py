@@ -7,9 +7,9 @@ import time
 
 import numpy as np
 import pytest
+from ros_helpers import spin_until
 
 from qsat_pat.core.terminal.wire import stamp_s
-from ros_helpers import spin_until
 
 pytestmark = pytest.mark.ros
 
