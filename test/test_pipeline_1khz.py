@@ -459,7 +459,7 @@ def test_image_qos_parameters_select_reliability_and_depth(rclpy_context):
         assert live.sub.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT  # a live camera stream
         assert live.sub.qos_profile.depth == 5
         assert test.sub.qos_profile.reliability == ReliabilityPolicy.RELIABLE
-        assert test.sub.qos_profile.depth == 700 and test.pub.qos_profile.depth == 700
+        assert test.sub.qos_profile.depth == 700 and test.pubs["beacon_centroid"].qos_profile.depth == 700
         assert trk.subs[0].qos_profile.depth == 321 and trk.pubs["track_estimate"].qos_profile.depth == 321
         # read-only: a QoS cannot change under a live subscription
         assert not test.set_parameters([Parameter("queue_depth", value=5)])[0].successful

@@ -64,7 +64,11 @@ class TerminalNode(QsatPatNode):
     # -- set-up -----------------------------------------------------------------------------
     def on_setup(self) -> None:
         self.part = self.make_part(self.config)
+        self.counters.update(self.part.counters)  # what it counted while being built
         self.part.counters = self.counters  # one set of counters on /diagnostics
+        for text in self.part.notes:
+            self.get_logger().info(text)
+        self.part.notes.clear()
         self.pubs = {}
         self._msg_classes = {}
         for port in self.part.OUTPUTS:
