@@ -34,7 +34,8 @@ from qsat_pat.core.link import atmospheric_loss_db, jitter_transmittance, vector
 from qsat_pat.core.params import ConfigBase, param
 from qsat_pat.sim.atmosphere import C_MPS, H_PLANCK_JS
 
-#: Frames (or ROIs) with more pixels than this use :meth:`FrameSynth._render_large`.
+#: Frames (or ROIs) with this many pixels or more use :meth:`FrameSynth._render_large` (a 128 x 128
+#: frame took the float64 renderer: 886 us against 347 us per frame, issue 15).
 FAST_PATH_MIN_PIXELS = 128 * 128
 
 __all__ = [
@@ -242,7 +243,7 @@ class FrameSynth:
             x0, y0, w, h = 0, 0, cfg.cols, cfg.rows
         if not (math.isfinite(signal_e) and signal_e >= 0 and math.isfinite(background_e) and background_e >= 0):
             raise SimulationError(f"signal_e={signal_e} and background_e={background_e} must be finite and >= 0")
-        if w * h <= FAST_PATH_MIN_PIXELS:
+        if w * h < FAST_PATH_MIN_PIXELS:
             img = render_frame((h, w), self.sensor, self.rng, x_px=(x - x0) if on else None,
                                y_px=(y - y0) if on else None, sigma_px=cfg.psf_sigma_px, signal_e=signal_e,
                                background_e=background_e)

@@ -1,9 +1,10 @@
 """The PAT manager: the state machine's inputs from plain values, its steps, the laser interlock.
 
-``pat_manager`` (and the in-process simulation) hold a :class:`PatManager`.  At each
-``mount_state`` message's stamp (``step_on = "mount_state"``, the default: the decision sees
-the coarse stage's newest state), and on the ``control`` timer whenever no mount_state has
-stepped it for two timer periods (or at every tick with ``step_on = "timer"``), it builds
+``pat_manager`` (and the in-process simulation) hold a :class:`PatManager`.  On its
+``control`` timer (``control_rate_hz``; ``step_on = "timer"``, the default: the machine keeps
+stepping whatever its inputs do, so a dead gimbal cannot freeze it) -- or, with ``step_on =
+"mount_state"``, at each mount_state message's stamp and on the timer whenever no mount_state
+has stepped it for two timer periods -- it builds
 :class:`~qsat_pat.core.pat.PatInputs` from the latest inputs, steps the
 :class:`~qsat_pat.core.pat.PatStateMachine` and evaluates the
 :class:`~qsat_pat.core.safety.LaserInterlock`: pointing is safe when the ephemeris says the
@@ -51,7 +52,7 @@ class PatManagerConfig(PatConfig, SafetyConfig):
     """Parameters of ``pat_manager``: PAT thresholds, safety limits and the manager's own."""
 
     enabled: bool = param(True, "run passes (false: stop and park)")
-    control_rate_hz: float = param(20.0, "state machine update rate (timer)", unit="Hz", min_value=0.1,
+    control_rate_hz: float = param(100.0, "state machine update rate (timer)", unit="Hz", min_value=0.1,
                                    max_value=1000.0)
     status_rate_hz: float = param(2.0, "periodic PatStatus rate", unit="Hz", min_value=0.01, max_value=100.0)
     ephemeris_timeout_s: float = param(5.0, "ephemeris older than this is invalid", unit="s",
@@ -71,10 +72,9 @@ class PatManagerConfig(PatConfig, SafetyConfig):
                                  "(simulation restart, looping bag replay): start over in IDLE, laser off; "
                                  "a smaller step back is a stale message and is dropped", unit="s",
                                  min_value=0.0, max_value=3600.0)
-    step_on: str = param("mount_state", "what steps the state machine: each mount_state message at its stamp "
-                         "(the coarse stage's state: the decision sees the newest; the control timer still steps "
-                         "it when mount_state has been silent for two timer periods), or the timer alone",
-                         choices=("timer", "mount_state"), read_only=True)
+    step_on: str = param("timer", "what steps the state machine: its timer at control_rate_hz, or each "
+                         "mount_state message at its stamp (the timer still steps it when mount_state has been "
+                         "silent for two timer periods)", choices=("timer", "mount_state"), read_only=True)
 
     def check(self) -> None:
         if len(self.coarse_rad_per_px) != 4:
