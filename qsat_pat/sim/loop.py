@@ -142,17 +142,28 @@ def _start_unix_s(scenario: Scenario) -> float:
     return orbit.tca_unix_s - scenario.scenario.start_before_tca_s
 
 
-def in_process_link(scenario: Scenario, config: DirectConfig):
+def flown_scenario(scenario: Scenario, start_offset_s: float = 0.0) -> Scenario:
+    """The scenario a run flies: full camera sensors, started ``start_offset_s`` later."""
+    sc = simulated_scenario(scenario)
+    if start_offset_s:
+        sc = sc.replace("scenario", start_before_tca_s=sc.scenario.start_before_tca_s - float(start_offset_s))
+    return sc
+
+
+def in_process_link(scenario: Scenario, config: DirectConfig | None = None, start_offset_s: float = 0.0):
     """Both terminals' decision objects in this process, configured as the ``sim`` deployment's
-    nodes are (:class:`qsat_pat.sim.terminal.InProcessLink`)."""
+    nodes are (:class:`qsat_pat.sim.terminal.InProcessLink`), for a run of ``scenario`` started
+    ``start_offset_s`` after its start (pass the same to :func:`run_direct`)."""
     from qsat_pat.deployments import get_deployment
     from qsat_pat.launcher import config_path
     from qsat_pat.sim.parameters import node_parameters
     from qsat_pat.sim.terminal import InProcessGraph, InProcessLink
 
-    params = node_parameters(scenario, config.ogs_step_s, config.space_step_s, config.mount_rate_hz)
+    cfg = config or DirectConfig()
+    sc = flown_scenario(scenario, start_offset_s)
+    params = node_parameters(sc, cfg.ogs_step_s, cfg.space_step_s, cfg.mount_rate_hz)
     graph = InProcessGraph(get_deployment("sim"), params, config_path)
-    return InProcessLink(graph, _start_unix_s(scenario))
+    return InProcessLink(graph, _start_unix_s(sc))
 
 
 def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float | None = None,
@@ -190,9 +201,7 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
         Bad duration/rates, or a model that cannot be built from the scenario.
     """
     cfg = config or DirectConfig()
-    sc = simulated_scenario(scenario)
-    if start_offset_s:
-        sc = sc.replace("scenario", start_before_tca_s=sc.scenario.start_before_tca_s - float(start_offset_s))
+    sc = flown_scenario(scenario, start_offset_s)
     duration = sc.scenario.duration_s if duration_s is None else float(duration_s)
     if not (math.isfinite(duration) and duration > 0):
         raise SimulationError(f"duration_s must be finite and > 0, got {duration_s!r}")
@@ -205,7 +214,7 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
     wall0 = time.perf_counter()
     world = World(sc, seed, ogs_step_s=dt, space_steps=space_steps, chunk_steps=chunk,
                   space_gnss_error_m=cfg.space_gnss_error_m)
-    link = link if link is not None else in_process_link(sc, cfg)
+    link = link if link is not None else in_process_link(scenario, cfg, start_offset_s)
     link.attach_world(world)
     n_steps = int(round(duration / dt))
     # mount azimuth in [-pi, pi): inside the +-270 deg axis range whichever way the pass turns

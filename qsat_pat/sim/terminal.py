@@ -90,7 +90,7 @@ class InProcessGraph:
             s.fqn: (PARTS[s.executable][0], [*(config_path(f) for f in parameter_files(deployment, s)), overrides])
             for s in specs})
         self.parts: dict[str, Any] = {}
-        self.subscribers: dict[str, list[tuple[str, Callable]]] = collections.defaultdict(list)
+        self.subscribers: dict[str, list[tuple[str, Callable, str]]] = collections.defaultdict(list)
         self.out_topics: dict[str, dict[str, str]] = {}
         self.timers: dict[str, list[_Timer]] = {}
         for s in sorted(specs, key=lambda s: s.fqn):
@@ -100,7 +100,7 @@ class InProcessGraph:
             for port in part.inputs():
                 if port.handler:
                     self.subscribers[resolve_topic(s.namespace, s.remappings, port.topic)].append(
-                        (s.fqn, getattr(part, port.handler)))
+                        (s.fqn, getattr(part, port.handler), port.topic))
             self.out_topics[s.fqn] = {p.topic: resolve_topic(s.namespace, s.remappings, p.topic)
                                       for p in part.OUTPUTS}
             self.timers[s.fqn] = [_Timer(name, period) for name, period in part.timer_periods().items()]
@@ -108,6 +108,7 @@ class InProcessGraph:
         self.queue: collections.deque = collections.deque()
         self.now_ns = 0
         self.rejected: collections.Counter[str] = collections.Counter()
+        self.traces: dict[str, list] = {}
 
     # -- the bus ---------------------------------------------------------------------------------
     def tap(self, topic: str, callback: Callable[[Any], None]) -> None:
@@ -117,7 +118,13 @@ class InProcessGraph:
     def publish(self, topic: str, value: Any) -> None:
         self.queue.append((topic, value))
 
-    def call(self, fqn: str, fn: Callable, *args) -> None:
+    def trace(self, fqn: str) -> list:
+        """Record from now on what node ``fqn`` is given and what it answers: a list of
+        ``(now_ns, what, value, outputs)`` with ``what`` an input port's topic (value: its wire
+        object), ``"timer:<name>"`` or ``"frame"`` (value: ``(image, stamp_ns, frame_id)``)."""
+        return self.traces.setdefault(fqn, [])
+
+    def call(self, fqn: str, fn: Callable, *args, what: str = "") -> None:
         """Run one handler of node ``fqn`` at the current time and queue what it publishes."""
         part = self.parts[fqn]
         try:
@@ -127,6 +134,9 @@ class InProcessGraph:
             self.rejected[f"{fqn} {exc.kind}"] += 1
             outputs = ()
         part.notes.clear()
+        trace = self.traces.get(fqn)
+        if trace is not None:
+            trace.append((self.now_ns, what, args[0] if len(args) == 1 else args, list(outputs)))
         topics = self.out_topics[fqn]
         for port, value in outputs:
             topic = topics.get(port)
@@ -140,8 +150,8 @@ class InProcessGraph:
             topic, value = queue.popleft()
             for tap in taps.get(topic, ()):
                 tap(value)
-            for fqn, handler in subscribers.get(topic, ()):
-                self.call(fqn, handler, value)
+            for fqn, handler, port in subscribers.get(topic, ()):
+                self.call(fqn, handler, value, what=port)
 
     # -- time and timers -------------------------------------------------------------------------
     def set_time(self, now_ns: int) -> None:
@@ -157,7 +167,7 @@ class InProcessGraph:
             part = self.parts[fqn]
             for t in due:
                 t.fired(self.now_ns)
-                self.call(fqn, lambda now_ns, name=t.name, p=part: p.on_timer(name, now_ns))
+                self.call(fqn, lambda now_ns, name=t.name, p=part: p.on_timer(name, now_ns), what=f"timer:{t.name}")
             self.drain()
             turns += 1
         return turns
@@ -248,7 +258,7 @@ class InProcessLink:
         self._answer[camera + ".command"] = None
         self.stats["frames"] += 1
         fqn = _IMAGING_NODE[camera]
-        g.call(fqn, g.parts[fqn].on_frame, frame.image, capture_ns, camera)
+        g.call(fqn, g.parts[fqn].on_frame, frame.image, capture_ns, camera, what="frame")
         g.drain()
         self._want.pop(camera, None)
         c, u = self._answer[camera + ".centroid"], self._answer[camera + ".command"]
