@@ -98,13 +98,14 @@ def coarse_error_rad(x_px: float, y_px: float, rad_per_px, setpoint_px) -> float
 
 
 def time_to_aos_s(now_s: float, visible: bool, aos_unix_s: float | None, los_unix_s: float | None) -> float:
-    """Time to the next acquisition of signal [s]: 0 while visible; from the pass plan's AOS when
-    it is ahead; otherwise infinite."""
+    """Time to the next acquisition of signal [s]: 0 while visible or inside the planned pass
+    (the plan's AOS and the ephemeris's mask may differ by a few ms: a pass that has begun is
+    not "beyond the slew lead"); from the pass plan's AOS when it is ahead; otherwise infinite."""
     if visible:
         return 0.0
-    if aos_unix_s is not None and aos_unix_s > now_s and (los_unix_s is None or los_unix_s > now_s):
-        return aos_unix_s - now_s
-    return math.inf
+    if aos_unix_s is None or (los_unix_s is not None and now_s >= los_unix_s):
+        return math.inf
+    return max(aos_unix_s - now_s, 0.0) if los_unix_s is not None or aos_unix_s > now_s else math.inf
 
 
 class PatManager(TerminalPart):
@@ -164,13 +165,15 @@ class PatManager(TerminalPart):
         return []
 
     def on_pass_plan(self, text: str, now_ns: int) -> Outputs:
-        """The next pass (``{"pass": {"aos_unix_s": ..., "los_unix_s": ...}}``): time to AOS."""
+        """The next pass (``{"pass": {"aos_unix_s": ..., "los_unix_s": ...}}``, LOS optional):
+        time to AOS."""
         try:
             p = json.loads(text)["pass"]
-            aos, los = float(p["aos_unix_s"]), float(p["los_unix_s"])
-        except (ValueError, KeyError, TypeError) as exc:
+            aos = float(p["aos_unix_s"])
+            los = float(p["los_unix_s"]) if p.get("los_unix_s") is not None else None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise Rejected("bad_pass_plan", f"pass_plan without a usable pass ({type(exc).__name__}: {exc})") from None
-        if not (math.isfinite(aos) and math.isfinite(los) and los >= aos):
+        if not (math.isfinite(aos) and (los is None or (math.isfinite(los) and los >= aos))):
             raise Rejected("bad_pass_plan", f"pass_plan AOS {aos} / LOS {los} not a pass")
         self.aos_unix_s, self.los_unix_s = aos, los
         return []
