@@ -11,39 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 from qsat_pat.core.errors import SimulationError
-
-
-class ProgressBar:
-    """A one-line text progress bar on stderr (updated at most every 0.2 s)."""
-
-    def __init__(self, label: str, stream=sys.stderr, width: int = 30) -> None:
-        self.label, self.stream, self.width = label, stream, width
-        self._last = 0.0
-
-    def __call__(self, fraction: float, text: str = "") -> None:
-        fraction = min(max(float(fraction), 0.0), 1.0)
-        if not self.stream.isatty():  # a log file: a line per 10 %, no carriage returns
-            step = int(fraction * 10)
-            if step > self._last or fraction >= 1.0 and self._last < 10:
-                self._last = max(step, 10 if fraction >= 1.0 else step)
-                self.stream.write(f"{self.label}: {fraction:6.1%} {text}\n")
-                self.stream.flush()
-            return
-        now = time.monotonic()
-        if fraction < 1.0 and now - self._last < 0.2:
-            return
-        self._last = now
-        filled = int(round(fraction * self.width))
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {fraction:6.1%} {text}")
-        if fraction >= 1.0:
-            self.stream.write("\n")
-        self.stream.flush()
+from qsat_pat.progress import ProgressBar
 
 
 def register(sub: argparse._SubParsersAction) -> None:

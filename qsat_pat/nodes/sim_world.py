@@ -1099,7 +1099,7 @@ def main(args=None) -> int:
               flush=True)
         ex.remove_node(probe)
         probe.destroy_node()
-        from qsat_pat.commands.sim import ProgressBar
+        from qsat_pat.progress import ProgressBar
 
         record = run_lockstep(scenario, seed=None if cfg.seed < 0 else cfg.seed, duration_s=cfg.duration_s or None,
                               start_offset_s=cfg.start_offset_s, answer_timeout_s=cfg.answer_timeout_s,
