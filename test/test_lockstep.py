@@ -16,8 +16,8 @@ from qsat_pat.nodes.lockstep import (
     TIMERS_TOPIC,
     CounterBoard,
     LockstepTimer,
-    QuiescenceMonitor,
 )
+from qsat_pat.sim.ros.lockstep import QuiescenceMonitor
 
 MS = 1_000_000
 

@@ -89,13 +89,13 @@ from qsat_pat.nodes.lockstep import (
     MATCH_QUERY,
     MIN_DEPTH,
     TIMERS_TOPIC,
-    QuiescenceMonitor,
     deepened,
     lockstep_dir,
 )
 from qsat_pat.nodes.pattern import Qos
 from qsat_pat.sim.camera import Frame
 from qsat_pat.sim.direct import DirectConfig, SoftwareLink, camera_geometry, imaging_config, run_direct
+from qsat_pat.sim.ros.lockstep import QuiescenceMonitor
 from qsat_pat.sim.scenario import Scenario
 
 
