@@ -11,11 +11,11 @@ before or after that consumer's next input.  This module makes the lockstep exac
   set to a directory; its :class:`CounterBoard` (a small memory-mapped file there, one per
   node) counts, per resolved topic, the messages it published and the messages whose
   callback has *finished*;
-* ``sim_world``'s :class:`~qsat_pat.sim.ros.lockstep.QuiescenceMonitor` reads every board (no DDS traffic) and calls the
-  graph quiet when every subscriber has finished as many messages as were published on its
-  topic since the run started.  Reading all "taken" counters before all "published" ones
-  makes the test safe: a callback publishes before its own input counts as taken, so work in
-  flight always shows as an imbalance;
+* ``sim_world``'s :class:`~qsat_pat.sim.ros.lockstep.QuiescenceMonitor` reads every board
+  (no DDS traffic) and calls the graph quiet when every subscriber has finished as many
+  messages as were published on its topic since the run started.  Reading all "taken"
+  counters before all "published" ones makes the test safe: a callback publishes before its
+  own input counts as taken, so work in flight always shows as an imbalance;
 * simulated time is a word in shared memory (:data:`SIM_TIME_FILE`) that ``sim_world``
   sets at each step before it publishes anything; in lockstep mode the node pattern drops
   rclpy's ``/clock`` subscription and sets the node's ROS time from that word before every
