@@ -40,15 +40,10 @@ import numpy as np
 from scipy.linalg import expm
 from scipy.special import erf, erfinv
 
+from qsat_pat.core.constants import C_MPS, MU_EARTH_M3PS2
+from qsat_pat.core.constants import EARTH_MEAN_RADIUS_M as R_EARTH_M
 from qsat_pat.core.errors import ConfigError, ControlError
 from qsat_pat.core.params import ConfigBase, param
-
-#: Standard gravitational parameter of the Earth [m^3/s^2].
-MU_EARTH_M3PS2 = 3.986004418e14
-#: Mean Earth radius used by the circular-orbit plant [m].
-R_EARTH_M = 6371.0e3
-#: Speed of light [m/s].
-C_MPS = 299_792_458.0
 
 
 # --------------------------------------------------------------------------------------

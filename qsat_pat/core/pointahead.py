@@ -31,10 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qsat_pat.core.constants import C_MPS
 from qsat_pat.core.errors import EphemerisError
 from qsat_pat.core.params import ConfigBase, param
-
-C_MPS = 299_792_458.0
 
 
 @dataclass(frozen=True)

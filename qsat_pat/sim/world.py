@@ -53,6 +53,7 @@ import numpy as np
 
 from qsat_pat.core.camera_noise import render_frame
 from qsat_pat.core.coarse import direction_from_tangent, enu_from_az_el, tangent_from_enu
+from qsat_pat.core.constants import C_MPS
 from qsat_pat.core.errors import SimulationError
 from qsat_pat.sim.adcs import AdcsSample, AttitudeTarget, _small_rotation, mrp_to_dcm, pointing_target
 from qsat_pat.sim.atmosphere import sky_background_e
@@ -69,7 +70,6 @@ __all__ = [
     "tangent_from_enu",
 ]
 
-C_MPS = 299_792_458.0
 #: Index of the extra random stream (after :data:`RNG_STREAMS`) for the satellite's GNSS error.
 GNSS_STREAM = len(RNG_STREAMS)
 
