@@ -40,9 +40,19 @@ import numpy as np
 from scipy.linalg import expm
 from scipy.special import erf, erfinv
 
+from qsat_pat.core._checks import _clip, _finite, _finite_vec2
 from qsat_pat.core.constants import C_MPS, MU_EARTH_M3PS2
 from qsat_pat.core.constants import EARTH_MEAN_RADIUS_M as R_EARTH_M
 from qsat_pat.core.errors import ConfigError, ControlError
+from qsat_pat.core.frames import (  # noqa: F401 (re-exported: importers of core.control)
+    BORESIGHT_BODY,
+    body_tangent_axes,
+    body_tangent_coords,
+    lvlh_axes,
+    lvlh_az_el,
+    lvlh_direction,
+    tracked_direction,
+)
 from qsat_pat.core.params import ConfigBase, param
 
 
@@ -64,31 +74,6 @@ class Mode(enum.IntEnum):
     RATE = 1
     HOLD = 2
     PARK = 3
-
-
-def _finite_vec2(name: str, value) -> np.ndarray:
-    """``value`` as a finite float array of shape (2,), else :class:`ControlError`."""
-    arr = np.asarray(value, dtype=float)
-    if arr.shape != (2,):
-        raise ControlError(f"{name} must have shape (2,) [rad], got shape {arr.shape}")
-    if not (math.isfinite(arr[0]) and math.isfinite(arr[1])):
-        raise ControlError(f"{name} = {arr.tolist()} is not finite; reject the command and hold")
-    return arr
-
-
-def _clip(x: np.ndarray, lo, hi) -> np.ndarray:
-    """np.clip without its dispatch overhead (hot loop)."""
-    return np.minimum(np.maximum(x, lo), hi)
-
-
-def _finite(name: str, value) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ControlError(f"{name} = {value!r} is not a number") from None
-    if not math.isfinite(x):
-        raise ControlError(f"{name} = {x!r} is not finite; reject the command and hold")
-    return x
 
 
 @dataclass(frozen=True)
@@ -1138,183 +1123,6 @@ def simulate_two_stage_pass(*, altitude_m: float = 550e3, max_elevation_rad: flo
 # --------------------------------------------------------------------------------------
 # Space terminal coarse stage: spacecraft body pointing in the LVLH frame (adcs_pointing)
 # --------------------------------------------------------------------------------------
-#: Terminal boresight in body axes (body +z, as qsat_pat.sim.adcs and NanoBob §3).
-BORESIGHT_BODY = (0.0, 0.0, 1.0)
-
-
-def lvlh_axes(r_m, v_mps) -> np.ndarray:
-    """Axes of the body-pointing LVLH frame in inertial components, rows (e1, e2, e3).
-
-    ``e1`` = along-track (``e2 x e3 = n x r_hat``, the velocity direction of a circular
-    orbit), ``e2`` = nadir (``-r/|r|``), ``e3`` = orbit normal (``r x v``
-    normalised).  The frame is right-handed (``e1 x e2 = e3``).  Boresight angles in it
-    (:func:`lvlh_az_el`) are the two angles of ``PointingCommand`` STAGE_BODY:
-
-    * ``axis1`` "azimuth" = along-track angle from nadir towards the velocity,
-      ``atan2(u.e1, u.e2)`` (0 at nadir, positive ahead);
-    * ``axis2`` "elevation" = cross-track angle out of the orbital plane towards the orbit
-      normal, ``asin(u.e3)``.
-
-    The pole of these angles is the orbit normal, which a ground station never
-    approaches (off-nadir angles stay < ~70 deg), so the nadir pass of an overhead OGS
-    has no keyhole (an az/el with the pole at zenith/nadir would).
-
-    Parameters
-    ----------
-    r_m, v_mps : array_like (3,)
-        Satellite inertial position [m] and velocity [m/s] (TEME from SGP4).
-
-    Raises
-    ------
-    ControlError
-        Non-finite input or a degenerate state (zero position or r parallel to v).
-    """
-    r = np.asarray(r_m, dtype=float).reshape(3)
-    v = np.asarray(v_mps, dtype=float).reshape(3)
-    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(v))):
-        raise ControlError("lvlh_axes needs a finite satellite position and velocity")
-    h = np.cross(r, v)
-    nr, nh = float(np.linalg.norm(r)), float(np.linalg.norm(h))
-    if nr == 0.0 or nh <= 1e-9 * nr * max(float(np.linalg.norm(v)), 1e-30):
-        raise ControlError("lvlh_axes: position is zero or parallel to the velocity; no orbital frame")
-    e2 = -r / nr
-    e3 = h / nh
-    e1 = np.cross(e2, e3)
-    return np.vstack([e1, e2, e3])
-
-
-def _orbital_frame_rate(r: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Inertial angular velocity of the LVLH frame, ``r x v / |r|^2`` [rad/s] (3,)."""
-    return np.cross(r, v) / float(np.dot(r, r))
-
-
-def lvlh_az_el(u_inertial, r_m, v_mps, u_dot_inertial=None) -> tuple[float, float, float, float]:
-    """Boresight angles (and rates) of an inertial direction in the LVLH frame.
-
-    Parameters
-    ----------
-    u_inertial : array_like (3,)
-        Direction (need not be unit), inertial components.
-    r_m, v_mps : array_like (3,)
-        Satellite inertial state [m], [m/s].
-    u_dot_inertial : array_like (3,), optional
-        Inertial time derivative of the *unit* direction [1/s]; rates are 0 if omitted.
-
-    Returns
-    -------
-    az_rad, el_rad, az_rate_radps, el_rate_radps : float
-        Along-track and cross-track angles (see :func:`lvlh_axes`) and their rates
-        relative to the rotating LVLH frame (what the ADCS must slew) [rad], [rad/s].
-
-    Raises
-    ------
-    ControlError
-        Non-finite or zero direction, degenerate orbit state.
-    """
-    axes = lvlh_axes(r_m, v_mps)
-    u = np.asarray(u_inertial, dtype=float).reshape(3)
-    nu = float(np.linalg.norm(u))
-    if not (math.isfinite(nu) and nu > 0):
-        raise ControlError(f"boresight direction {u.tolist()} must be finite and non-zero")
-    u = u / nu
-    ul = axes @ u
-    az = math.atan2(ul[0], ul[1])
-    el = math.asin(max(-1.0, min(1.0, ul[2])))
-    if u_dot_inertial is None:
-        return az, el, 0.0, 0.0
-    ud = np.asarray(u_dot_inertial, dtype=float).reshape(3)
-    if not np.all(np.isfinite(ud)):
-        raise ControlError("boresight rate must be finite")
-    r = np.asarray(r_m, dtype=float).reshape(3)
-    w = _orbital_frame_rate(r, np.asarray(v_mps, dtype=float).reshape(3))
-    uld = axes @ (ud - np.cross(w, u))
-    rho2 = ul[0] * ul[0] + ul[1] * ul[1]
-    az_rate = (ul[1] * uld[0] - ul[0] * uld[1]) / rho2 if rho2 > 1e-18 else 0.0
-    el_rate = uld[2] / math.sqrt(rho2) if rho2 > 1e-18 else 0.0
-    return az, el, float(az_rate), float(el_rate)
-
-
-def lvlh_direction(az_rad: float, el_rad: float, r_m, v_mps) -> np.ndarray:
-    """Inertial unit vector (3,) of LVLH boresight angles (inverse of :func:`lvlh_az_el`)."""
-    az, el = _finite("az_rad", az_rad), _finite("el_rad", el_rad)
-    ul = np.array([math.cos(el) * math.sin(az), math.cos(el) * math.cos(az), math.sin(el)])
-    return lvlh_axes(r_m, v_mps).T @ ul
-
-
-def body_tangent_axes(boresight_body=BORESIGHT_BODY) -> np.ndarray:
-    """Rows (x, y, b) of the body tangent frame about the terminal boresight ``b``.
-
-    ``x`` is body +x made perpendicular to ``b`` (body +y if ``b`` is along +x), ``y = b x x``;
-    for the default boresight +z these are the body axes.  A line of sight measured on the
-    terminal camera (through its FSM, :class:`~qsat_pat.core.estimation.LosTracker`
-    composing FSM angle + camera residual) has tangent coordinates ``(x, y)`` in this frame:
-    its direction is ``x_t x + y_t y + b`` normalised.
-    """
-    b = np.asarray(boresight_body, dtype=float).reshape(3)
-    nb = float(np.linalg.norm(b))
-    if not (np.all(np.isfinite(b)) and nb > 0):
-        raise ControlError(f"boresight {b.tolist()} must be finite and non-zero")
-    b = b / nb
-    ref = np.array([1.0, 0.0, 0.0]) if abs(b[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
-    x = ref - float(ref @ b) * b
-    x /= np.linalg.norm(x)
-    return np.vstack([x, np.cross(b, x), b])
-
-
-def tracked_direction(quaternion_wxyz, los_xy_rad, boresight_body=BORESIGHT_BODY) -> np.ndarray:
-    """Inertial unit direction (3,) of a line of sight measured in the body tangent frame.
-
-    Turns the space terminal's tracked beacon (tangent coordinates about the boresight,
-    :func:`body_tangent_axes`) into the inertial direction with the ADCS attitude, so the
-    body can be pointed at the tracked beacon instead of the orbit-predicted station: the
-    coarse loop of the satellite (seed 001 §3: the FSM's range is a few mrad, the TLE error
-    of the predicted direction ~1-2 mrad; seed 003 §3: coarse body pointing, then fine).
-
-    Parameters
-    ----------
-    quaternion_wxyz : array_like (4,)
-        Rotation body -> inertial (w, x, y, z), unit within 1e-3.
-    los_xy_rad : array_like (2,)
-        Tangent coordinates of the line of sight [rad].
-
-    Raises
-    ------
-    ControlError
-        Non-finite or non-unit quaternion, non-finite line of sight.
-    """
-    from transforms3d.quaternions import quat2mat
-
-    q = np.asarray(quaternion_wxyz, dtype=float).reshape(-1)
-    if q.shape != (4,) or not np.all(np.isfinite(q)) or abs(float(np.linalg.norm(q)) - 1.0) > 1e-3:
-        raise ControlError(f"attitude quaternion {q.tolist()} must be 4 finite numbers of norm 1")
-    xy = _finite_vec2("los_xy_rad", los_xy_rad)
-    axes = body_tangent_axes(boresight_body)
-    d_body = xy[0] * axes[0] + xy[1] * axes[1] + axes[2]
-    d = quat2mat(q / np.linalg.norm(q)) @ d_body
-    return d / np.linalg.norm(d)
-
-
-def body_tangent_coords(quaternion_wxyz, u_inertial, boresight_body=BORESIGHT_BODY) -> np.ndarray:
-    """Tangent coordinates (2,) [rad] of an inertial direction about the boresight (the inverse
-    of :func:`tracked_direction`): where the terminal camera and its FSM see it.
-
-    Raises
-    ------
-    ControlError
-        Non-unit quaternion, non-finite direction, or a direction not in front of the boresight.
-    """
-    from transforms3d.quaternions import quat2mat
-
-    q = np.asarray(quaternion_wxyz, dtype=float).reshape(-1)
-    if q.shape != (4,) or not np.all(np.isfinite(q)) or abs(float(np.linalg.norm(q)) - 1.0) > 1e-3:
-        raise ControlError(f"attitude quaternion {q.tolist()} must be 4 finite numbers of norm 1")
-    u = np.asarray(u_inertial, dtype=float).reshape(3)
-    if not np.all(np.isfinite(u)):
-        raise ControlError("direction must be finite")
-    d = body_tangent_axes(boresight_body) @ (quat2mat(q / np.linalg.norm(q)).T @ u)
-    if d[2] <= 1e-9 * float(np.linalg.norm(d)):
-        raise ControlError("direction is not in front of the boresight")
-    return np.array([d[0] / d[2], d[1] / d[2]])
 
 
 @dataclass(frozen=True)

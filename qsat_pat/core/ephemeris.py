@@ -43,8 +43,15 @@ import numpy as np
 from sgp4.api import WGS72, Satrec
 from sgp4.exporter import export_tle
 
+from qsat_pat.core import pointahead
 from qsat_pat.core.constants import C_MPS, J2000_JD, MU_EARTH_M3PS2, UNIX_EPOCH_JD, WGS84_A_M, WGS84_F
 from qsat_pat.core.errors import EphemerisError
+from qsat_pat.core.frames import apply_rows as _apply
+from qsat_pat.core.frames import apply_t_rows as _apply_t
+from qsat_pat.core.frames import cross_rows as _cross
+from qsat_pat.core.frames import enu_rotation
+from qsat_pat.core.frames import rot3 as _rot3
+from qsat_pat.core.frames import unit_rows as _unit
 from qsat_pat.core.params import ConfigBase, param
 from qsat_pat.core.sun import sun_position_teme_m
 
@@ -323,12 +330,6 @@ def site_position_ecef_m(lat_rad: float, lon_rad: float, alt_m: float) -> np.nda
                      (n_m * (1.0 - e2) + alt_m) * sl])
 
 
-def enu_rotation(lat_rad: float, lon_rad: float) -> np.ndarray:
-    """Rows are the east, north, up unit vectors in Earth-fixed axes, shape (3, 3)."""
-    sl, cl, so, co = math.sin(lat_rad), math.cos(lat_rad), math.sin(lon_rad), math.cos(lon_rad)
-    return np.array([[-so, co, 0.0], [-sl * co, -sl * so, cl], [cl * co, cl * so, sl]])
-
-
 def gmst1982_rad(t_unix_s: np.ndarray, dut1_s: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Greenwich mean sidereal time (IAU 1982) and its rate, as used for TEME.
 
@@ -467,34 +468,6 @@ class Pass:
 # ---------------------------------------------------------------------- ephemeris
 
 
-def _rot3(theta: np.ndarray) -> np.ndarray:
-    """R3(theta) matrices (frame rotation about z), shape (N, 3, 3)."""
-    c, s = np.cos(theta), np.sin(theta)
-    z, o = np.zeros_like(c), np.ones_like(c)
-    return np.stack([np.stack([c, s, z], -1), np.stack([-s, c, z], -1), np.stack([z, z, o], -1)], -2)
-
-
-def _apply(mat: np.ndarray, vec: np.ndarray) -> np.ndarray:
-    return np.einsum("nij,nj->ni", mat, vec)
-
-
-def _apply_t(mat: np.ndarray, vec: np.ndarray) -> np.ndarray:
-    return np.einsum("nji,nj->ni", mat, vec)
-
-
-def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise cross product of (N, 3) arrays (np.cross is slow for small N)."""
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    return np.stack([a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
-                     a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
-                     a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]], axis=-1)
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.linalg.norm(v, axis=-1, keepdims=True)
-
-
 class Ephemeris:
     """SGP4 ephemeris of one satellite seen from one ground site.
 
@@ -611,8 +584,6 @@ class Ephemeris:
         EphemerisError
             NaN times, times too far from the TLE epoch, SGP4 errors, unknown method.
         """
-        from qsat_pat.core import pointahead  # local import: pointahead imports this module
-
         t = self._times(t_unix_s)
         method = self.config.point_ahead_method if method is None else method
         if method not in ("default", "seed004", "reference"):
