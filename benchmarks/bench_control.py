@@ -26,6 +26,13 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from qsat_pat.analysis.control_studies import (  # noqa: E402
+    dominant_frequency_hz,
+    fit_sine_amplitude,
+    rejection_curve,
+    simulate_sine_rejection,
+    simulate_two_stage_pass,
+)
 from qsat_pat.core.control import (  # noqa: E402
     CoarseStageModel,
     FineLoopConfig,
@@ -36,11 +43,6 @@ from qsat_pat.core.control import (  # noqa: E402
     Pid,
     PointingCommand,
     Stage,
-    dominant_frequency_hz,
-    fit_sine_amplitude,
-    rejection_curve,
-    simulate_sine_rejection,
-    simulate_two_stage_pass,
 )
 from qsat_pat.core.pat import PatInputs, PatStateMachine, simulate_acquisition  # noqa: E402
 from qsat_pat.core.safety import PointingSafetyFilter, SafetyConfig, validate_command  # noqa: E402

@@ -9,15 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qsat_pat.core.control import (
-    FineLoopConfig,
-    FineTrackLoop,
-    FsmModel,
+from qsat_pat.analysis.control_studies import (
     dominant_frequency_hz,
     fit_sine_amplitude,
     rejection_curve,
     simulate_sine_rejection,
 )
+from qsat_pat.core.control import FineLoopConfig, FineTrackLoop, FsmModel
 
 ONE_URAD = 1e-6
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from qsat_pat.analysis.control_studies import circular_pass, simulate_two_stage_pass
 from qsat_pat.core.control import (
     CoarseStageConfig,
     CoarseStageModel,
@@ -14,8 +15,6 @@ from qsat_pat.core.control import (
     FsmModel,
     QuadrantDetector,
     QuadrantDetectorConfig,
-    circular_pass,
-    simulate_two_stage_pass,
 )
 from qsat_pat.core.errors import ControlError
 

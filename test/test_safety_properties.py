@@ -8,7 +8,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qsat_pat.core.control import Mode, PointingCommand, Stage, circular_pass, wrap_pi
+from qsat_pat.analysis.control_studies import circular_pass
+from qsat_pat.core.control import Mode, PointingCommand, Stage, wrap_pi
 from qsat_pat.core.errors import ControlError
 from qsat_pat.core.safety import (
     LaserInterlock,

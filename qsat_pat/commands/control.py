@@ -1,6 +1,6 @@
 """``qsat-pat control rejection`` and ``qsat-pat control acquisition``.
 
-Thin front ends of the loop studies in :mod:`qsat_pat.core.control` and
+Thin front ends of the loop studies in :mod:`qsat_pat.analysis.control_studies` and
 :mod:`qsat_pat.core.pat`.
 
 Examples::
@@ -17,7 +17,8 @@ import math
 
 import numpy as np
 
-from qsat_pat.core.control import FineLoopConfig, ScanConfig, rejection_curve
+from qsat_pat.analysis.control_studies import rejection_curve
+from qsat_pat.core.control import FineLoopConfig, ScanConfig
 from qsat_pat.core.errors import ControlError
 from qsat_pat.core.pat import simulate_acquisition
 

@@ -27,49 +27,11 @@ import math
 import numpy as np
 
 from qsat_pat.core.control import Mode, PointingCommand, Stage, wrap_pi
+from qsat_pat.core.frames import direction_from_tangent, enu_from_az_el, mount_tangent_rad, tangent_from_enu
 from qsat_pat.core.safety import PointingSafetyFilter
 from qsat_pat.core.safety import sun_az_el_rad as sun_az_el_rad_at
 
 __all__ = ["OgsCoarseStage", "direction_from_tangent", "enu_from_az_el", "mount_tangent_rad", "tangent_from_enu"]
-
-
-def enu_from_az_el(az_rad: float, el_rad: float) -> tuple[float, float, float]:
-    """Unit ENU vector of an azimuth (from north through east) and elevation [rad]."""
-    ce = math.cos(el_rad)
-    return ce * math.sin(az_rad), ce * math.cos(az_rad), math.sin(el_rad)
-
-
-def _frame_axes(az0_rad: float, el0_rad: float):
-    sa, ca, se, ce = math.sin(az0_rad), math.cos(az0_rad), math.sin(el0_rad), math.cos(el0_rad)
-    ex = (ca, -sa, 0.0)
-    ey = (-se * sa, -se * ca, ce)
-    b = (ce * sa, ce * ca, se)
-    return ex, ey, b
-
-
-def tangent_from_enu(v, az0_rad: float, el0_rad: float) -> np.ndarray:
-    """Tangent-plane coordinates (x cross-elevation, y elevation) of ENU direction ``v``
-    about the reference direction (az0, el0) [rad], shape (2,) (gnomonic projection)."""
-    ex, ey, b = _frame_axes(az0_rad, el0_rad)
-    vb = v[0] * b[0] + v[1] * b[1] + v[2] * b[2]
-    return np.array([(v[0] * ex[0] + v[1] * ex[1]) / vb,
-                     (v[0] * ey[0] + v[1] * ey[1] + v[2] * ey[2]) / vb])
-
-
-def direction_from_tangent(xy_rad, az0_rad: float, el0_rad: float) -> tuple[float, float]:
-    """(az, el) [rad] of the direction at tangent coordinates ``xy_rad`` about (az0, el0)."""
-    ex, ey, b = _frame_axes(az0_rad, el0_rad)
-    x, y = float(xy_rad[0]), float(xy_rad[1])
-    v = [b[i] + x * ex[i] + y * ey[i] for i in range(3)]
-    n = math.sqrt(v[0] ** 2 + v[1] ** 2 + v[2] ** 2)
-    az = math.atan2(v[0], v[1])
-    el = math.asin(max(-1.0, min(1.0, v[2] / n)))
-    return az, el
-
-
-def mount_tangent_rad(mount_az_rad: float, mount_el_rad: float, eph_az_rad: float, eph_el_rad: float) -> np.ndarray:
-    """Mount axis (encoder az, el) in the ephemeris tangent frame about (eph_az, eph_el) [rad], (2,)."""
-    return tangent_from_enu(enu_from_az_el(mount_az_rad, mount_el_rad), eph_az_rad, eph_el_rad)
 
 
 class OgsCoarseStage:

@@ -43,16 +43,18 @@ import numpy as np
 from sgp4.api import WGS72, Satrec
 from sgp4.exporter import export_tle
 
+from qsat_pat.core import pointahead
+from qsat_pat.core.constants import C_MPS, J2000_JD, MU_EARTH_M3PS2, UNIX_EPOCH_JD, WGS84_A_M, WGS84_F
 from qsat_pat.core.errors import EphemerisError
+from qsat_pat.core.frames import apply_rows as _apply
+from qsat_pat.core.frames import apply_t_rows as _apply_t
+from qsat_pat.core.frames import cross_rows as _cross
+from qsat_pat.core.frames import enu_rotation
+from qsat_pat.core.frames import rot3 as _rot3
+from qsat_pat.core.frames import unit_rows as _unit
 from qsat_pat.core.params import ConfigBase, param
 from qsat_pat.core.sun import sun_position_teme_m
 
-C_MPS = 299_792_458.0
-WGS84_A_M = 6_378_137.0
-WGS84_F = 1.0 / 298.257223563
-MU_EARTH_M3PS2 = 3.986004418e14
-_UNIX_EPOCH_JD = 2440587.5
-_J2000_JD = 2451545.0
 _SGP4_ERRORS = {
     1: "mean eccentricity out of range",
     2: "mean motion below zero",
@@ -175,7 +177,7 @@ def parse_tle(line1: str, line2: str, name: str | None = None, *, check_checksum
         satrec = Satrec.twoline2rv(l1, l2, WGS72)
     except (ValueError, IndexError) as exc:
         raise EphemerisError(f"SGP4 could not read the TLE ({exc}): {l1!r} / {l2!r}") from None
-    epoch = (satrec.jdsatepoch - _UNIX_EPOCH_JD) * 86400.0 + satrec.jdsatepochF * 86400.0
+    epoch = (satrec.jdsatepoch - UNIX_EPOCH_JD) * 86400.0 + satrec.jdsatepochF * 86400.0
     satnum = l1[2:7].strip()
     label = name.strip() if name and name.strip() else f"NORAD {satnum}"
     return Tle(label, l1, l2, satnum, float(epoch), satrec)
@@ -271,7 +273,7 @@ def make_tle(
     if not np.all(np.isfinite(vals)):
         raise EphemerisError(f"make_tle got non-finite elements {vals.tolist()}")
     sat = Satrec()
-    epoch_days_1950 = epoch_unix_s / 86400.0 + _UNIX_EPOCH_JD - 2433281.5
+    epoch_days_1950 = epoch_unix_s / 86400.0 + UNIX_EPOCH_JD - 2433281.5
     sat.sgp4init(WGS72, "i", int(satnum), epoch_days_1950, bstar_per_earth_radius, 0.0, 0.0,
                  eccentricity, arg_perigee_rad % (2 * math.pi), inclination_rad,
                  mean_anomaly_rad % (2 * math.pi), mean_motion_radps * 60.0, raan_rad % (2 * math.pi))
@@ -328,12 +330,6 @@ def site_position_ecef_m(lat_rad: float, lon_rad: float, alt_m: float) -> np.nda
                      (n_m * (1.0 - e2) + alt_m) * sl])
 
 
-def enu_rotation(lat_rad: float, lon_rad: float) -> np.ndarray:
-    """Rows are the east, north, up unit vectors in Earth-fixed axes, shape (3, 3)."""
-    sl, cl, so, co = math.sin(lat_rad), math.cos(lat_rad), math.sin(lon_rad), math.cos(lon_rad)
-    return np.array([[-so, co, 0.0], [-sl * co, -sl * so, cl], [cl * co, cl * so, sl]])
-
-
 def gmst1982_rad(t_unix_s: np.ndarray, dut1_s: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Greenwich mean sidereal time (IAU 1982) and its rate, as used for TEME.
 
@@ -351,7 +347,7 @@ def gmst1982_rad(t_unix_s: np.ndarray, dut1_s: float = 0.0) -> tuple[np.ndarray,
     t = np.asarray(t_unix_s, dtype=float) + dut1_s
     day = np.floor(t / 86400.0)
     frac = (t - day * 86400.0) / 86400.0
-    tut1 = ((day + (_UNIX_EPOCH_JD - _J2000_JD)) + frac) / 36525.0
+    tut1 = ((day + (UNIX_EPOCH_JD - J2000_JD)) + frac) / 36525.0
     # GMST in seconds of time: 67310.54841 + (876600 h + 8640184.812866 s) T + 0.093104 T^2 - 6.2e-6 T^3.
     # 876600 h * T = 86400 s * (days since J2000.0) = 86400 (whole days - 0.5 + frac): modulo one
     # day that is 86400 frac + 43200, which keeps float64 precision.
@@ -472,34 +468,6 @@ class Pass:
 # ---------------------------------------------------------------------- ephemeris
 
 
-def _rot3(theta: np.ndarray) -> np.ndarray:
-    """R3(theta) matrices (frame rotation about z), shape (N, 3, 3)."""
-    c, s = np.cos(theta), np.sin(theta)
-    z, o = np.zeros_like(c), np.ones_like(c)
-    return np.stack([np.stack([c, s, z], -1), np.stack([-s, c, z], -1), np.stack([z, z, o], -1)], -2)
-
-
-def _apply(mat: np.ndarray, vec: np.ndarray) -> np.ndarray:
-    return np.einsum("nij,nj->ni", mat, vec)
-
-
-def _apply_t(mat: np.ndarray, vec: np.ndarray) -> np.ndarray:
-    return np.einsum("nji,nj->ni", mat, vec)
-
-
-def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise cross product of (N, 3) arrays (np.cross is slow for small N)."""
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    return np.stack([a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
-                     a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
-                     a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]], axis=-1)
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.linalg.norm(v, axis=-1, keepdims=True)
-
-
 class Ephemeris:
     """SGP4 ephemeris of one satellite seen from one ground site.
 
@@ -573,7 +541,7 @@ class Ephemeris:
 
     def _sgp4(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         day = np.floor(t / 86400.0)
-        jd = day + _UNIX_EPOCH_JD
+        jd = day + UNIX_EPOCH_JD
         fr = (t - day * 86400.0) / 86400.0
         err, r_km, v_kmps = self.tle.satrec.sgp4_array(jd, fr)
         if np.any(err):
@@ -616,8 +584,6 @@ class Ephemeris:
         EphemerisError
             NaN times, times too far from the TLE epoch, SGP4 errors, unknown method.
         """
-        from qsat_pat.core import pointahead  # local import: pointahead imports this module
-
         t = self._times(t_unix_s)
         method = self.config.point_ahead_method if method is None else method
         if method not in ("default", "seed004", "reference"):

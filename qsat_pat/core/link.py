@@ -30,13 +30,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qsat_pat.core import constants
 from qsat_pat.core.errors import LinkError
 from qsat_pat.core.params import ConfigBase, param
 
 #: Mean Earth radius used by the Vector model [m] (seed 003 eq. (4)).
-EARTH_RADIUS_M = 6371.0e3
+EARTH_RADIUS_M = constants.EARTH_MEAN_RADIUS_M
 #: Standard gravity at the surface [m/s^2] (seed 003 eq. (6)).
-STANDARD_GRAVITY_MPS2 = 9.80665
+STANDARD_GRAVITY_MPS2 = constants.STANDARD_GRAVITY_MPS2
 #: 10/ln(10): converts a natural-log attenuation exponent to dB.
 DB_PER_NEPER_POWER = 10.0 / math.log(10.0)
 

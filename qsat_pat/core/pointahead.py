@@ -31,10 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qsat_pat.core.constants import C_MPS
 from qsat_pat.core.errors import EphemerisError
+from qsat_pat.core.frames import apply_rows
 from qsat_pat.core.params import ConfigBase, param
-
-C_MPS = 299_792_458.0
 
 
 @dataclass(frozen=True)
@@ -178,8 +178,6 @@ def point_ahead_reference(eph, t_unix_s, los_enu: np.ndarray | None = None) -> P
     ----------
     seed 004 Fig. 1 (A at t0, B at t0 + dt) and §2.1.
     """
-    from qsat_pat.core.ephemeris import _apply
-
     t = eph._times(t_unix_s)
     r_site, v_site, rot, _ = eph.site_teme(t)
     beta = v_site / C_MPS
@@ -192,8 +190,8 @@ def point_ahead_reference(eph, t_unix_s, los_enu: np.ndarray | None = None) -> P
     u_rx /= np.linalg.norm(u_rx, axis=1, keepdims=True)
     u_tx /= np.linalg.norm(u_tx, axis=1, keepdims=True)
     to_enu = eph.enu_from_ecef
-    rx_enu = _apply(rot, u_rx) @ to_enu.T
-    pa_enu = _apply(rot, u_tx - u_rx) @ to_enu.T
+    rx_enu = apply_rows(rot, u_rx) @ to_enu.T
+    pa_enu = apply_rows(rot, u_tx - u_rx) @ to_enu.T
     los = rx_enu if los_enu is None else np.asarray(los_enu, dtype=float)
     az = np.mod(np.arctan2(los[:, 0], los[:, 1]), 2 * math.pi)
     el = np.arctan2(los[:, 2], np.hypot(los[:, 0], los[:, 1]))

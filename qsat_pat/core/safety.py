@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qsat_pat.core.constants import J2000_JD, UNIX_EPOCH_JD
 from qsat_pat.core.control import ActuatorState, Mode, PointingCommand, Stage, _clip, wrap_pi
 from qsat_pat.core.errors import ConfigError, ControlError
 from qsat_pat.core.params import ConfigBase, param
@@ -452,7 +453,7 @@ def sun_az_el_rad(t_unix_s: float, lat_rad: float, lon_rad: float) -> tuple[floa
     for name, v in (("t_unix_s", t_unix_s), ("lat_rad", lat_rad), ("lon_rad", lon_rad)):
         if not math.isfinite(float(v)):
             raise ControlError(f"sun_az_el_rad: {name} = {v!r} is not finite")
-    d = float(t_unix_s) / 86400.0 + 2440587.5 - 2451545.0  # days since J2000.0
+    d = float(t_unix_s) / 86400.0 + UNIX_EPOCH_JD - J2000_JD  # days since J2000.0
     g = math.radians((357.528 + 0.9856003 * d) % 360.0)
     lam = math.radians((280.460 + 0.9856474 * d) % 360.0 + 1.915 * math.sin(g) + 0.020 * math.sin(2 * g))
     eps = math.radians(23.439 - 4e-7 * d)

@@ -14,12 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-AU_M = 149_597_870_700.0
-#: Mean Earth radius [m]: the occulting sphere of :func:`sun_hidden_by_earth` (the smaller
-#: figure: a Sun grazing the limb is taken as visible).
-EARTH_MEAN_RADIUS_M = 6_371_000.0
-_UNIX_EPOCH_JD = 2440587.5
-_J2000_JD = 2451545.0
+from qsat_pat.core.constants import AU_M, EARTH_MEAN_RADIUS_M, J2000_JD, UNIX_EPOCH_JD
 
 
 def sun_position_teme_m(t_unix_s: np.ndarray | float) -> np.ndarray:
@@ -41,7 +36,7 @@ def sun_position_teme_m(t_unix_s: np.ndarray | float) -> np.ndarray:
     Astronomical Almanac, "Low precision formulas for the Sun" (section C).
     """
     t = np.asarray(t_unix_s, dtype=float)
-    n_day = (t / 86400.0 + _UNIX_EPOCH_JD) - _J2000_JD
+    n_day = (t / 86400.0 + UNIX_EPOCH_JD) - J2000_JD
     mean_lon_rad = np.deg2rad(280.460 + 0.9856474 * n_day)
     anomaly_rad = np.deg2rad(357.528 + 0.9856003 * n_day)
     ecl_lon_rad = mean_lon_rad + np.deg2rad(1.915 * np.sin(anomaly_rad) + 0.020 * np.sin(2.0 * anomaly_rad))
@@ -53,6 +48,8 @@ def sun_position_teme_m(t_unix_s: np.ndarray | float) -> np.ndarray:
     return np.stack([x, y, z], axis=-1) * dist_m[..., None]
 
 
+# The default occulting sphere is the mean Earth radius (the smaller figure: a Sun grazing
+# the limb is taken as visible).
 def sun_hidden_by_earth(r_observer_m, r_sun_m, earth_radius_m: float = EARTH_MEAN_RADIUS_M) -> bool:
     """True if the Earth (a sphere) blocks the Sun from an observer above it.
 

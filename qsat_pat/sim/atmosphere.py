@@ -52,6 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import jv
 
+from qsat_pat.core.constants import C_MPS, H_PLANCK_JS
 from qsat_pat.core.errors import SimulationError
 from qsat_pat.core.link import fried_parameter_m
 from qsat_pat.core.params import ConfigBase, param
@@ -71,8 +72,6 @@ __all__ = [
     "z_tilt_variance_rad2",
 ]
 
-H_PLANCK_JS = 6.62607015e-34
-C_MPS = 299_792_458.0
 Z_TILT_COEFF = 0.182  # one-axis Z-tilt (Noll 1976, 4/pi^2 * 0.448)
 
 

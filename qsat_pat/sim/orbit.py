@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qsat_pat.core.constants import MU_EARTH_M3PS2, WGS84_A_M
 from qsat_pat.core.ephemeris import (
-    MU_EARTH_M3PS2,
     Ephemeris,
     EphemerisConfig,
     Tle,
@@ -50,7 +50,8 @@ __all__ = [
     "synthesize_pass_tle",
 ]
 
-EARTH_EQ_RADIUS_M = 6378.137e3
+#: Equatorial radius of the Earth [m] (WGS84).
+EARTH_EQ_RADIUS_M = WGS84_A_M
 #: Largest position error accepted when fitting a TLE to a state [m]: the TLE text format
 #: rounds angles to 1e-4 deg (~12 m at LEO radius) and mean motion to 1e-8 rev/day.
 TLE_FIT_TOLERANCE_M = 40.0

@@ -52,8 +52,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from qsat_pat.core.camera_noise import render_frame
-from qsat_pat.core.coarse import direction_from_tangent, enu_from_az_el, tangent_from_enu
+from qsat_pat.core.constants import C_MPS
 from qsat_pat.core.errors import SimulationError
+from qsat_pat.core.frames import (
+    body_tangent_from_dcm,
+    direction_from_tangent,
+    enu_from_az_el,
+    tangent_from_enu,
+)
+from qsat_pat.core.frames import tangent_from_enu_batch as _tangent_batch
+from qsat_pat.core.frames import unit_rows as _unit_rows
 from qsat_pat.sim.adcs import AdcsSample, AttitudeTarget, _small_rotation, mrp_to_dcm, pointing_target
 from qsat_pat.sim.atmosphere import sky_background_e
 from qsat_pat.sim.camera import Frame, FrameSynth, beacon_link_loss_db, signal_electrons
@@ -69,25 +77,11 @@ __all__ = [
     "tangent_from_enu",
 ]
 
-C_MPS = 299_792_458.0
 #: Index of the extra random stream (after :data:`RNG_STREAMS`) for the satellite's GNSS error.
 GNSS_STREAM = len(RNG_STREAMS)
 
 
 # ----------------------------------------------------------------------------- small-angle frames
-def _tangent_batch(v: np.ndarray, az0: np.ndarray, el0: np.ndarray) -> np.ndarray:
-    """Vectorised :func:`tangent_from_enu`: v (N, 3), az0/el0 (N,) -> (N, 2)."""
-    sa, ca, se, ce = np.sin(az0), np.cos(az0), np.sin(el0), np.cos(el0)
-    vb = v[:, 0] * ce * sa + v[:, 1] * ce * ca + v[:, 2] * se
-    x = (v[:, 0] * ca - v[:, 1] * sa) / vb
-    y = (-v[:, 0] * se * sa - v[:, 1] * se * ca + v[:, 2] * ce) / vb
-    return np.stack([x, y], axis=1)
-
-
-def _unit_rows(v: np.ndarray) -> np.ndarray:
-    return v / np.linalg.norm(v, axis=-1, keepdims=True)
-
-
 def _slerp_dcm(c0: np.ndarray, c1: np.ndarray, f: float) -> np.ndarray:
     """Direction-cosine matrix a fraction ``f`` of the way from [B0 N] to [B1 N]."""
     rel = c1 @ c0.T  # [B1 B0]
@@ -348,9 +342,9 @@ class World:
 
     @staticmethod
     def body_tangent(dcm_bn: np.ndarray, dir_n: np.ndarray) -> np.ndarray:
-        """Tangent coordinates of an inertial direction in body axes about +z [rad], (2,)."""
-        v = dcm_bn @ dir_n
-        return np.array([v[0] / v[2], v[1] / v[2]])
+        """Tangent coordinates of an inertial direction in body axes about +z [rad], (2,)
+        (:func:`qsat_pat.core.frames.body_tangent_from_dcm`)."""
+        return body_tangent_from_dcm(dcm_bn, dir_n)
 
     @staticmethod
     def body_to_reference(dcm_bn: np.ndarray, xy_body_rad, reference: AttitudeTarget) -> np.ndarray:

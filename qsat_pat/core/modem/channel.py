@@ -36,11 +36,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr
 
+from qsat_pat.core.constants import C_MPS, H_PLANCK_JS
 from qsat_pat.core.errors import LinkError
 from qsat_pat.core.params import ConfigBase, param
-
-PLANCK_JS = 6.62607015e-34
-SPEED_OF_LIGHT_MPS = 299792458.0
 
 
 @dataclass(frozen=True)
@@ -68,7 +66,7 @@ def photon_energy_j(wavelength_m: float) -> float:
     lam = float(wavelength_m)
     if not math.isfinite(lam) or lam <= 0.0:
         raise LinkError(f"wavelength_m must be > 0, got {wavelength_m!r}")
-    return PLANCK_JS * SPEED_OF_LIGHT_MPS / lam
+    return H_PLANCK_JS * C_MPS / lam
 
 
 def chip_photoelectrons(config: DetectorConfig, power_w):

@@ -29,11 +29,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qsat_pat.core import constants
 from qsat_pat.core.errors import LinkError
 from qsat_pat.core.modem.framing import PERIOD_OCTETS
 from qsat_pat.core.params import ConfigBase, param
 
-SPEED_OF_LIGHT_MPS = 299792458.0
+#: Speed of light [m/s] (:data:`qsat_pat.core.constants.C_MPS`, under the name the tests import).
+SPEED_OF_LIGHT_MPS = constants.C_MPS
 
 
 @dataclass(frozen=True)
