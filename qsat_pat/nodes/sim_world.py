@@ -24,6 +24,7 @@ from qsat_pat.core.errors import ConfigError, SimulationError
 from qsat_pat.sim.ros.link import CAMERA_NODES, REMOTE_CAMERAS, SETTLE_WAKE_TIMEOUT_S, RosLink, stamp_ns
 from qsat_pat.sim.ros.parameters import (
     SimWorldConfig,
+    expanded_parameters,
     node_parameters,
     push_parameters,
     ros_mode_config,
@@ -98,7 +99,7 @@ def main(args=None) -> int:
         wait_for_nodes(probe, ex)
         print(f"sim_world: {len(LOCKSTEP_NODES)} lockstep nodes active after {time.monotonic() - t_start:.1f} s",
               flush=True)
-        push_parameters(probe, ex, node_parameters(scenario))
+        push_parameters(probe, ex, expanded_parameters(node_parameters(scenario)))
         print(f"sim_world: scenario {scenario.name!r} parameters set after {time.monotonic() - t_start:.1f} s",
               flush=True)
         ex.remove_node(probe)

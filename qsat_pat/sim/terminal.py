@@ -12,8 +12,8 @@ order they were published; each handler's outputs join the end of it.
 exchanges the ROS lockstep mode makes over DDS (:class:`qsat_pat.nodes.sim_world.RosLink`),
 in the same order: at each step the clock, the satellite's ADCS state (at satellite steps),
 each node whose timers are due (name order), each frame, the mount encoders; after each group
-the queue is drained -- what the strict lockstep calls "quiet".  Start-up is the lockstep's: the
-ADCS state and every node's first timer tick at the start time.  So the two modes run the
+the queue is drained -- what the strict lockstep calls "quiet".  Start-up is the lockstep's:
+every node's first timer tick at the start time, before the first device reading.  So the two modes run the
 same objects with the same inputs in the same order (``test_sim_modes.py``).
 """
 
@@ -239,11 +239,8 @@ class InProcessLink:
         self.now_ns = self.t0_ns + int(round(t_s * 1e9))
         g.set_time(self.now_ns)
         satellite_step = self.world is not None and k % self.world.space_steps == 0
-        if not self.started:  # the strict lockstep's start: ADCS state, then every node's first tick
+        if not self.started:  # the strict lockstep's start: every node's first tick, before any telemetry
             self.started = True
-            if satellite_step:
-                self._adcs_state(t_s)
-            g.drain()
             self.stats["timer_turns"] += g.fire_timers()
         if satellite_step:
             self._adcs_state(t_s)

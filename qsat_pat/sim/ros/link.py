@@ -1,7 +1,8 @@
-"""The lockstep exchange of ``sim_world`` with the nodes: :class:`RosLink` (the
-:class:`~qsat_pat.sim.direct.SoftwareLink` whose remote cameras, mount and satellite attitude
-are answered by nodes over DDS; the step sequence is described in :mod:`qsat_pat.sim.ros`),
-the camera -> topic table :data:`CAMERA_NODES` and :func:`stamp_ns`.
+"""The lockstep exchange of ``sim_world`` with the nodes: :class:`RosLink`, the ROS mode's side of
+the exchanges the world loop makes with the terminals' software (:func:`qsat_pat.sim.loop.run_direct`;
+the in-process side is :class:`qsat_pat.sim.terminal.InProcessLink`).  The simulated devices'
+messages are :mod:`qsat_pat.sim.devices`'s, the same the in-process side hands over; the step
+sequence is described in :mod:`qsat_pat.sim.ros`.
 """
 
 from __future__ import annotations
@@ -16,36 +17,20 @@ from std_msgs.msg import String
 
 from qsat_pat.core.errors import SimulationError
 from qsat_pat.core.pat import PatState
-from qsat_pat.msg import (
-    ActuatorState,
-    AdcsState,
-    BeaconCentroid,
-    EphemerisState,
-    PatStatus,
-    PointingCommand,
-    TrackEstimate,
-)
-from qsat_pat.nodes.convert import array_to_image, ns_to_stamp
+from qsat_pat.core.terminal import wire
+from qsat_pat.msg import ActuatorState, AdcsState, BeaconCentroid, PatStatus, PointingCommand, TrackEstimate
+from qsat_pat.nodes.convert import array_to_image, msg_to_wire, ns_to_stamp, wire_to_msg
 from qsat_pat.nodes.lockstep import MIN_DEPTH, TIMERS_TOPIC, deepened
 from qsat_pat.nodes.qos import Qos
+from qsat_pat.sim import devices
 from qsat_pat.sim.camera import Frame
-from qsat_pat.sim.direct import SoftwareLink
 from qsat_pat.sim.ros.lockstep import QuiescenceMonitor
 
 #: Camera -> its frame topic, the imaging node's centroid topic and (fine cameras) the fine
-#: controller's command topic that answers each frame.
-CAMERA_NODES = {
-    "ogs_coarse": {"image": "/ogs/coarse/image", "centroid": "/ogs/coarse_centroid", "command": None,
-                   "estimate": "/ogs/coarse_track_estimate"},
-    "ogs_fine": {"image": "/ogs/image", "centroid": "/ogs/beacon_centroid", "command": "/ogs/fsm_command"},
-    "space": {"image": "/space/image", "centroid": "/space/beacon_centroid", "command": "/space/fsm_command"},
-}
-
-
+#: controller's command topic that answers each frame (:data:`qsat_pat.sim.devices.CAMERAS`).
+CAMERA_NODES = devices.CAMERAS
 #: Cameras whose software runs as nodes in the ``sim`` deployment.
-REMOTE_CAMERAS = ("ogs_coarse", "ogs_fine", "space")
-
-
+REMOTE_CAMERAS = devices.REMOTE_CAMERAS
 #: Longest sleep between two looks at the lockstep counters while nodes work (a node's
 #: finished callback wakes sim_world at once through the FIFO) [s].
 SETTLE_WAKE_TIMEOUT_S = 0.005
@@ -56,7 +41,7 @@ def stamp_ns(stamp) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
-class RosLink(SoftwareLink):
+class RosLink:
     """Lockstep exchange with the nodes (see :mod:`qsat_pat.sim.ros`).
 
     Parameters
@@ -73,9 +58,12 @@ class RosLink(SoftwareLink):
         Wall-clock wait for one answer before the step goes on (counted).
     """
 
+    #: every camera, the OGS mount and PAT manager, the satellite's PAT manager and attitude
+    #: software are nodes (what the world loop asks of a link)
+    remote_ogs_control = remote_space_pat = remote_space_adcs = True
+
     def __init__(self, node, executor, t0_unix_s: float, remote_cameras=REMOTE_CAMERAS,
-                 answer_timeout_s: float = 5.0, remote_ogs_control: bool = True,
-                 remote_space_pat: bool = True, remote_space_adcs: bool = True) -> None:
+                 answer_timeout_s: float = 5.0) -> None:
         from rclpy.qos import QoSProfile, ReliabilityPolicy
 
         self.node, self.executor = node, executor
@@ -115,41 +103,25 @@ class RosLink(SoftwareLink):
             if topics["command"]:
                 self.subs.append(self._subscribe(
                     PointingCommand, topics["command"], lambda m, c=cam: self._on_command(c, m), Qos.COMMAND))
-        self.remote_ogs_control = bool(remote_ogs_control)
         self._pat_state = PatState.IDLE
-        self._pat_msg = None
+        self._space_pat_state = PatState.IDLE
         self._mount_msg = None
         self._want_mount_ns: int | None = None
-        self._space_pa = (0.0, 0.0)
-        self.remote_space_pat = bool(remote_space_pat) and "space" in self.remote_cameras
-        self.remote_space_adcs = bool(remote_space_adcs) and self.remote_space_pat
         self.world = None
         self._body_target = None
-        if self.remote_space_adcs:
-            # the satellite's attitude software is adcs_pointing: this node is its ADCS (Basilisk,
-            # star tracker + gyro estimate) -- AdcsState out every satellite step, body targets in
-            self._space_pat_state, self._space_pat_msg = PatState.IDLE, None
-            self.adcs_state_pub = node.create_publisher(AdcsState, "/space/adcs_state", Qos.STREAM)
-            self.subs.append(self._subscribe(PointingCommand, "/space/body_target", self._on_body_target,
-                                             Qos.COMMAND))
-            self.subs.append(self._subscribe(PatStatus, "/space/pat_status", self._on_space_pat, Qos.STATE))
-        elif "space" in self.remote_cameras:
-            # the satellite's attitude software runs in this process: it publishes the
-            # point-ahead it computes, as adcs_pointing does on the real satellite
-            self.space_geometry_pub = node.create_publisher(EphemerisState, "/space/ogs_ephemeris", Qos.STATE)
-        if self.remote_space_pat and not self.remote_space_adcs:
-            # ... and its body target / estimated attitude for the satellite's pat_manager
-            self._space_pat_state, self._space_pat_msg = PatState.IDLE, None
-            self.body_target_pub = node.create_publisher(PointingCommand, "/space/body_target", Qos.COMMAND)
-            self.body_state_pub = node.create_publisher(ActuatorState, "/space/body_state", Qos.with_depth(Qos.STREAM, 10))
-            self.subs.append(self._subscribe(PatStatus, "/space/pat_status", self._on_space_pat, Qos.STATE))
-        if self.remote_ogs_control:
-            self.encoder_pub = node.create_publisher(ActuatorState, "/ogs/mount_encoder", Qos.with_depth(Qos.STREAM, 10))
-            self.subs.append(self._subscribe(PointingCommand, "/ogs/mount_command", self._on_mount_command,
-                                                      Qos.COMMAND))
-            self.subs.append(self._subscribe(PatStatus, "/ogs/pat_status", self._on_pat, Qos.STATE))
+        # the satellite's attitude software is adcs_pointing: this node is its ADCS (Basilisk, star
+        # tracker + gyro estimate) -- AdcsState out every satellite step, body targets in
+        self.adcs_state_pub = node.create_publisher(AdcsState, devices.ADCS_STATE_TOPIC, Qos.STREAM)
+        self.subs.append(self._subscribe(PointingCommand, devices.BODY_TARGET_TOPIC, self._on_body_target,
+                                         Qos.COMMAND))
+        self.subs.append(self._subscribe(PatStatus, devices.SPACE_PAT_TOPIC, self._on_space_pat, Qos.STATE))
+        # the OGS mount is a plant here: its encoders out at the mount rate, the set-point in
+        self.encoder_pub = node.create_publisher(ActuatorState, devices.ENCODER_TOPIC, Qos.with_depth(Qos.STREAM, 10))
+        self.subs.append(self._subscribe(PointingCommand, devices.MOUNT_COMMAND_TOPIC, self._on_mount_command,
+                                         Qos.COMMAND))
+        self.subs.append(self._subscribe(PatStatus, devices.OGS_PAT_TOPIC, self._on_pat, Qos.STATE))
         self.stats = {"adcs_targets": 0, "adcs_targets_held": 0, "quiescence_waits": 0, "quiescence_timeouts": 0, "timer_turns": 0, "frames": 0, "centroid_timeouts": 0, "command_timeouts": 0, "stale_clock_answers": 0,
-                      "mount_ticks": 0, "space_ticks": 0, "mount_timeouts": 0, "pat_timeouts": 0,
+                      "mount_ticks": 0, "space_ticks": 0, "mount_timeouts": 0,
                       "estimates_missing": 0,
                       "wait_wall_s": 0.0}
 
@@ -219,7 +191,6 @@ class RosLink(SoftwareLink):
             self._pat_state = PatState(int(msg.state))
         except ValueError:
             return
-        self._pat_msg = msg
 
     def _on_mount_command(self, msg) -> None:
         if self._want_mount_ns is not None and self._mount_msg is None:
@@ -234,36 +205,25 @@ class RosLink(SoftwareLink):
 
     # -- SoftwareLink ----------------------------------------------------------------------
     def ogs_mount(self, t_s: float, position_rad, rate_radps):
-        msg = ActuatorState()
-        msg.header.stamp = ns_to_stamp(self.now_ns)
-        msg.header.frame_id = "ogs_mount"
-        msg.stage = PointingCommand.STAGE_MOUNT
-        msg.axis1_rad, msg.axis2_rad = float(position_rad[0]), float(position_rad[1])
-        msg.axis1_rate_radps, msg.axis2_rate_radps = float(rate_radps[0]), float(rate_radps[1])
+        """Report the mount's encoders; the gimbal controller's set-point answers (None: none)."""
+        msg = wire_to_msg(devices.encoder_state(self.now_ns, position_rad, rate_radps), ActuatorState)
         self._mount_msg = None
         self._want_mount_ns = self.now_ns
-
-        def pat_fresh() -> bool:
-            return self._pat_msg is not None and abs(stamp_ns(self._pat_msg.header.stamp) - self.now_ns) < 1000
-
         self._publish(self.encoder_pub, msg)
         self.stats["mount_ticks"] += 1
-        # the gimbal answers the reading; the PAT manager steps on the gimbal's mount_state
         if self.monitor is not None:
             self._settle()
         else:
-            self._spin_until(lambda: self._mount_msg is not None and pat_fresh())
+            self._spin_until(lambda: self._mount_msg is not None)
         self._want_mount_ns = None
-        if not pat_fresh():
-            self.stats["pat_timeouts"] += 1
         u = self._mount_msg
         if u is None:
             self.stats["mount_timeouts"] += 1
             return None
         if stamp_ns(u.header.stamp) < self.now_ns - 1000:
             self.stats["stale_clock_answers"] += 1
-        if u.mode != PointingCommand.MODE_POSITION or not (math.isfinite(u.axis1_rad) and math.isfinite(u.axis2_rad)):  # not POSITION: hold
-            return np.asarray(position_rad, dtype=float).copy(), np.zeros(2)
+        if u.mode != PointingCommand.MODE_POSITION or not (math.isfinite(u.axis1_rad) and math.isfinite(u.axis2_rad)):
+            return np.asarray(position_rad, dtype=float).copy(), np.zeros(2)  # not POSITION: hold
         return (np.array([u.axis1_rad, u.axis2_rad]),
                 np.array([u.axis1_rate_radps, u.axis2_rate_radps]))
 
@@ -276,92 +236,25 @@ class RosLink(SoftwareLink):
 
     def _publish_adcs_state(self, t_s: float) -> None:
         """The ADCS's attitude estimate (star tracker + gyro, body -> TEME) and body rate."""
-        from transforms3d.quaternions import mat2quat
-
-        w = self.world
-        q = mat2quat(w.space_est_dcm_bn(t_s).T)
-        msg = AdcsState(mode="target_pointing")
-        msg.header.stamp = ns_to_stamp(self.now_ns)
-        msg.header.frame_id = "teme"
-        msg.attitude.w, msg.attitude.x, msg.attitude.y, msg.attitude.z = (float(v) for v in q)
-        rate = np.asarray(w.adcs_omega_b, dtype=float).reshape(3) if w.adcs_omega_b is not None else np.zeros(3)
-        msg.body_rate_radps.x, msg.body_rate_radps.y, msg.body_rate_radps.z = (float(v) for v in rate)
-        self._publish(self.adcs_state_pub, msg)
+        self._publish(self.adcs_state_pub, wire_to_msg(devices.adcs_state(self.world, t_s, self.now_ns), AdcsState))
 
     def _on_body_target(self, msg) -> None:
         self._body_target = msg
 
     def space_adcs_target(self, t_s: float):
-        """adcs_pointing's last body target (LVLH angles and rates, the satellite's own orbit
-        knowledge: its TLE, as adcs_pointing uses) as the Basilisk controller's reference; the
-        roll about the boresight is fixed by the orbit normal."""
-        from qsat_pat.core.control import lvlh_direction
-        from qsat_pat.sim.adcs import pointing_target
-
-        m = self._body_target
-        if m is None or m.mode not in (PointingCommand.MODE_POSITION, PointingCommand.MODE_PARK) or not all(
-                math.isfinite(v) for v in (m.axis1_rad, m.axis2_rad, m.axis1_rate_radps, m.axis2_rate_radps)):
-            self.stats["adcs_targets_held"] += 1
-            return None  # hold: the ADCS keeps its last reference
-        eph = self.world.orbit.terminal
-        t_unix = self.world.t0_unix_s + t_s
-        h = 0.01
-        r, v = eph.propagate_teme(np.array([t_unix, t_unix + h]))
-        u0 = lvlh_direction(m.axis1_rad, m.axis2_rad, r[0], v[0])
-        u1 = lvlh_direction(m.axis1_rad + m.axis1_rate_radps * h, m.axis2_rad + m.axis2_rate_radps * h, r[1], v[1])
-        self.stats["adcs_targets"] += 1
-        return pointing_target(u0, (u1 - u0) / h, np.cross(r[0], v[0]))
+        """adcs_pointing's last body target as the Basilisk controller's reference
+        (:func:`qsat_pat.sim.devices.attitude_target`; None: hold the last)."""
+        m = None if self._body_target is None else msg_to_wire(self._body_target, wire.PointingCommand)
+        target = devices.attitude_target(self.world, t_s, m)
+        self.stats["adcs_targets" if target is not None else "adcs_targets_held"] += 1
+        return target
 
     def space_step(self, t_s: float, point_ahead_rad) -> None:
-        self._space_pa = (float(point_ahead_rad[0]), float(point_ahead_rad[1]))
-        if "space" in self.remote_cameras and not self.remote_space_pat:
-            self._publish_space_geometry(True)
-            if self.monitor is not None:
-                self._settle()
-
-    def _publish_space_geometry(self, visible: bool) -> None:
-        msg = EphemerisState()
-        msg.header.stamp = ns_to_stamp(self.now_ns)
-        msg.header.frame_id = "space_reference"  # the satellite's pointing frame R = its FSM axes
-        # fsm_controller adds (point_ahead_az * cos(el), point_ahead_el): el 0 passes them as they are
-        msg.el_rad = 0.0
-        msg.point_ahead_az_rad, msg.point_ahead_el_rad = self._space_pa
-        msg.point_ahead_rad = float(math.hypot(*self._space_pa))
-        msg.visible = bool(visible)
-        msg.sun_separation_rad = math.pi  # the satellite's Sun constraint is its attitude software's
-        self._publish(self.space_geometry_pub, msg)
+        """The satellite's attitude software is a node: nothing to hand over."""
 
     def space_pat(self, t_s: float, visible: bool, boresight_est_rad, boresight_cmd_rad) -> PatState:
+        """The satellite's PAT manager's state (it steps on its own timer turns)."""
         self.stats["space_ticks"] += 1
-        if self.remote_space_adcs:
-            # adcs_pointing published body_state on its turn at the start of this step and the
-            # PAT manager stepped on it then (settled): its state is in
-            # (none before adcs_pointing's first body state: it waits for the first AdcsState)
-            fresh = self._space_pat_msg is not None and abs(stamp_ns(self._space_pat_msg.header.stamp)
-                                                            - self.now_ns) < 1000
-            self.stats["pat_timeouts"] += int(self._space_pat_msg is not None and not fresh)
-            return self._space_pat_state
-        self._publish_space_geometry(visible)
-        stamp = ns_to_stamp(self.now_ns)
-        cmd = PointingCommand()
-        cmd.header.stamp = stamp
-        cmd.header.frame_id = "space_reference"
-        cmd.stage, cmd.mode = PointingCommand.STAGE_BODY, PointingCommand.MODE_POSITION
-        cmd.axis1_rad, cmd.axis2_rad = float(boresight_cmd_rad[0]), float(boresight_cmd_rad[1])
-        self._publish(self.body_target_pub, cmd)
-        st = ActuatorState()
-        st.header.stamp = stamp
-        st.header.frame_id = "space_reference"
-        st.stage = PointingCommand.STAGE_BODY
-        st.axis1_rad, st.axis2_rad = float(boresight_est_rad[0]), float(boresight_est_rad[1])
-        self._space_pat_msg = None
-        self._publish(self.body_state_pub, st)
-        if self.monitor is not None:
-            self._settle()
-        else:
-            self._spin_until(lambda: self._space_pat_msg is not None)
-        if self._space_pat_msg is None:
-            self.stats["pat_timeouts"] += 1
         return self._space_pat_state
 
     def _on_space_pat(self, msg) -> None:
@@ -369,21 +262,20 @@ class RosLink(SoftwareLink):
             self._space_pat_state = PatState(int(msg.state))
         except ValueError:
             return
-        if abs(stamp_ns(msg.header.stamp) - self.now_ns) < 1000:
-            self._space_pat_msg = msg
 
     def begin_step(self, k: int, t_s: float) -> None:
         self.now_ns = self.t0_ns + int(round(t_s * 1e9))
         self._clock_msg.clock = ns_to_stamp(self.now_ns)
+        satellite_step = self.world is not None and k % self.world.space_steps == 0
         if self.monitor is not None:  # the lockstep nodes' time, then their timers' turns
             self.monitor.set_time_ns(self.now_ns)
-            if self.remote_space_adcs and self.world is not None and k % self.world.space_steps == 0:
+            if satellite_step:
                 self._publish_adcs_state(t_s)  # before adcs_pointing's turn
             self._publish(self.clock_pub, self._clock_msg)  # the other nodes (recorder, link)
             self.fire_timers()
         else:
             self._publish(self.clock_pub, self._clock_msg)
-            if self.remote_space_adcs and self.world is not None and k % self.world.space_steps == 0:
+            if satellite_step:
                 self._publish_adcs_state(t_s)
 
     def fire_timers(self) -> None:
@@ -436,20 +328,14 @@ class RosLink(SoftwareLink):
                          + (f" -> {CAMERA_NODES[c]['command']}" if CAMERA_NODES[c]["command"] else "") + ")"
                          for c in sorted(self.remote_cameras))
         return [
-            f"ROS lockstep mode: over DDS: {over}"
-            + ("; /ogs/mount_encoder -> gimbal_controller -> /ogs/mount_command (coarse track from coarse_track, "
-               "PAT from pat_manager stepping on mount_state)" if self.remote_ogs_control else "")
-            + ("; /space/adcs_state (Basilisk ADCS estimate) -> adcs_pointing (targets on the tracked beacon from "
-               "track_predictor) -> /space/body_target -> the Basilisk ADCS here; body_state -> pat_manager -> "
-               "/space/pat_status; fsm_ephemeris (point-ahead) -> fsm_controller"
-               if self.remote_space_adcs else
-               ("; /space/body_state -> pat_manager -> /space/pat_status" if self.remote_space_pat else "")
-               + "; in this process with the direct mode's core objects: the satellite's tracker and attitude "
-               "targets, which publish its point-ahead, visibility, body target and estimated boresight"),
+            f"ROS lockstep mode: over DDS: {over}; /ogs/mount_encoder -> gimbal_controller -> /ogs/mount_command "
+            "(coarse track from coarse_track); /space/adcs_state (Basilisk ADCS estimate) -> adcs_pointing "
+            "(targets on the beacon tracked by track_predictor) -> /space/body_target -> the Basilisk ADCS here; "
+            "both PAT managers on their own timers",
             f"lockstep: {s['frames']} frames, {s['mount_ticks']} mount ticks and {s['space_ticks']} satellite PAT "
             "steps exchanged; timeouts: "
             f"{s['centroid_timeouts']} centroid, {s['command_timeouts']} FSM command, {s['mount_timeouts']} mount "
-            f"command, {s['pat_timeouts']} PAT status; {s['quiescence_waits']} waits for quiet "
+            f"command; {s['quiescence_waits']} waits for quiet "
             f"({s['quiescence_timeouts']} timed out), {s['timer_turns']} timer turns; "
             f"{s['estimates_missing']} coarse frames without a track "
             f"estimate (tentative or lost track); {s['stale_clock_answers']} answers stamped before the "

@@ -14,15 +14,10 @@ from pathlib import Path
 from qsat_pat.core.errors import QsatPatError, SimulationError
 from qsat_pat.deployments import get_deployment
 from qsat_pat.nodes.lockstep import LOCKSTEP_DIR_ENV, lockstep_dir
-from qsat_pat.sim.direct import DirectConfig, run_direct
+from qsat_pat.sim.loop import DirectConfig, flown_scenario, run_direct
 from qsat_pat.sim.ros.link import REMOTE_CAMERAS, RosLink
 from qsat_pat.sim.ros.lockstep import QuiescenceMonitor
-from qsat_pat.sim.ros.parameters import (
-    node_parameters,
-    ros_mode_config,
-    ros_mode_scenario,
-    write_parameter_file,
-)
+from qsat_pat.sim.ros.parameters import node_parameters, write_parameter_file
 from qsat_pat.sim.ros.startup import (
     LOCKSTEP_NODES,
     start_strict_lockstep,
@@ -56,9 +51,8 @@ def run_lockstep(scenario: Scenario, *, seed: int | None = None, duration_s: flo
     executor.add_node(node)
     link = None
     try:
-        sc = ros_mode_scenario(scenario)
-        t0 = _start_unix_s(sc, start_offset_s)
-        link = RosLink(node, executor, t0, REMOTE_CAMERAS, answer_timeout_s, remote_ogs_control=True)
+        t0 = _start_unix_s(flown_scenario(scenario), start_offset_s)
+        link = RosLink(node, executor, t0, REMOTE_CAMERAS, answer_timeout_s)
         directory = lockstep_dir() if lockstep_directory is None else Path(lockstep_directory)
         if directory is None:
             link.begin_step(0, 0.0)  # nodes on sim time see the start time before they are asked
@@ -79,8 +73,8 @@ def run_lockstep(scenario: Scenario, *, seed: int | None = None, duration_s: flo
                                             check)
         phase("start ephemeris everywhere" if directory is None else
               f"strict lockstep started, every writer matched after {queries} quer{'y' if queries == 1 else 'ies'}")
-        record = run_direct(sc, seed=seed, duration_s=duration_s, progress=progress,
-                            config=ros_mode_config(config), start_offset_s=start_offset_s, link=link)
+        record = run_direct(scenario, seed=seed, duration_s=duration_s, progress=progress,
+                            config=config, start_offset_s=start_offset_s, link=link)
         record.lockstep = dict(link.stats)
         return record
     finally:
