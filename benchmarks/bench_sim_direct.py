@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from qsat_pat.sim.direct import DirectConfig, run_direct  # noqa: E402
+from qsat_pat.sim.loop import DirectConfig, run_direct  # noqa: E402
 from qsat_pat.sim.report import terminal_metrics  # noqa: E402
 from qsat_pat.sim.scenario import load_scenario  # noqa: E402
 

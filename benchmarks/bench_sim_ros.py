@@ -31,8 +31,8 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from qsat_pat.nodes.sim_world import ros_mode_config, ros_mode_scenario, run_ros  # noqa: E402
-from qsat_pat.sim.direct import run_direct  # noqa: E402
+from qsat_pat.nodes.sim_world import run_ros  # noqa: E402
+from qsat_pat.sim.loop import run_direct  # noqa: E402
 from qsat_pat.sim.report import terminal_metrics  # noqa: E402
 from qsat_pat.sim.scenario import load_scenario  # noqa: E402
 
@@ -78,10 +78,10 @@ def main(argv=None) -> int:
     }
     c0, k0 = _cpu()
     t0 = time.perf_counter()
-    run_direct(ros_mode_scenario(sc), config=ros_mode_config(), **window)
+    run_direct(sc, **window)
     c1, k1 = _cpu()
     t1 = time.perf_counter()
-    direct = run_direct(ros_mode_scenario(sc), config=ros_mode_config(), **window)
+    direct = run_direct(sc, **window)
     results["direct"] = _metrics(direct, time.perf_counter() - t1, _cpu()[0] - c1, 0.0)
     results["direct"]["first_run_wall_s"] = round(t1 - t0, 3)
     c2, k2 = _cpu()

@@ -10,8 +10,6 @@ import pytest
 from qsat_pat.core.coarse import OgsCoarseStage, direction_from_tangent, mount_tangent_rad
 from qsat_pat.core.control import Mode, PointingCommand, Stage
 from qsat_pat.core.safety import PointingSafetyFilter, SafetyConfig
-from qsat_pat.drivers.base import DriverError, StageReading
-from qsat_pat.drivers.sim import TopicMount
 
 SUN_FAR = (0.0, -1.2)  # below the horizon: no Sun constraint
 
@@ -92,17 +90,3 @@ def test_coarse_stage_follows_ephemeris_plus_offset_with_shaped_steps():
     assert off[-1] == pytest.approx(want, abs=1e-7)  # ephemeris + offset after the shaped step
     steps = np.abs(np.diff(off, axis=0)) / 0.01
     assert steps.max() <= 5e-3 * 1.2  # the offset moved at its rate limit per axis, not as a jump
-
-
-def test_topic_mount_reports_readings_and_goes_to_fault_when_they_stop():
-    m = TopicMount(stale_s=0.5)
-    assert m.get_position(1.0) is None and m.fault and "no encoder" in m.fault_reason
-    m.feed(StageReading(1.0, 0.3, 0.7, 0.01, -0.002))
-    r = m.get_position(1.2)
-    assert r is not None and (r.axis1_rad, r.axis2_rad) == (0.3, 0.7) and not m.fault
-    assert m.set_position(0.31, 0.69) and m.commanded == (0.31, 0.69)
-    assert m.get_position(2.0) is None and "old" in m.fault_reason
-    with pytest.raises(DriverError):
-        m.feed(StageReading(2.0, math.nan, 0.7))
-    with pytest.raises(DriverError):
-        m.set_position(0.3, math.inf)

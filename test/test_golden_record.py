@@ -36,7 +36,7 @@ FLOAT_ATOL = 1e-12
 
 
 def _run(window: str):
-    from qsat_pat.sim.direct import run_direct
+    from qsat_pat.sim.loop import run_direct
     from qsat_pat.sim.scenario import load_scenario
 
     scenario, seed, duration_s, start_offset_s = WINDOWS[window]

@@ -17,7 +17,7 @@ import pytest
 
 from qsat_pat.core.errors import SimulationError
 from qsat_pat.core.pat import PatState
-from qsat_pat.sim.direct import DirectConfig, run_direct
+from qsat_pat.sim.loop import DirectConfig, run_direct
 from qsat_pat.sim.record import FIELDS, TERMINALS
 from qsat_pat.sim.report import terminal_metrics
 from qsat_pat.sim.scenario import load_scenario

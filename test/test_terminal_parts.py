@@ -113,3 +113,24 @@ def test_los_predictor_feeds_at_its_rate_with_the_floor_in_angle():
     for k in range(100):  # 1 kHz frames for 0.1 s: fed every 20 ms
         lp.on_centroid(_centroid(T0_NS + k * 1_000_000, 70.0), T0_NS + k * 1_000_000)
     assert lp.counters["not_fed_rate"] == 95  # 5 of 100 fed (0, 20, 40, 60, 80 ms)
+
+
+def test_mount_stage_answers_each_simulated_encoder_reading_and_reports_a_stale_one():
+    """With the simulator's mount (driver "sim") each encoder reading is answered by one command
+    at its stamp; a reading older than the stale time makes mount_state a fault."""
+    from qsat_pat.core.errors import Rejected
+    from qsat_pat.core.terminal.coarse_offset import GimbalControllerConfig, MountStage
+
+    stage = MountStage(GimbalControllerConfig(driver="sim", control_rate_hz=100.0, sun_source="fixed"))
+    assert stage.timer_periods() == {} and [p.topic for p in stage.inputs()][-1] == "mount_encoder"
+    eph = wire.EphemerisState(stamp_ns=T0_NS, az_rad=1.0, el_rad=0.8, el_refracted_rad=0.8, visible=True,
+                              sun_separation_rad=2.0)
+    stage.on_ephemeris(eph, T0_NS)
+    enc = wire.ActuatorState(stamp_ns=T0_NS + 10_000_000, stage=1, axis1_rad=1.0, axis2_rad=0.8)
+    out = dict(stage.on_encoder(enc, T0_NS + 10_000_000))
+    assert out["mount_command"].mode == 0 and not out["mount_state"].fault
+    assert abs(out["mount_command"].stamp_ns - enc.stamp_ns) < 1000 and "driver" in out  # float seconds at 1.8e9 s
+    late = dict(stage.control((T0_NS + 10_000_000) * 1e-9 + 5.0, None))  # no reading for 5 s
+    assert late["mount_state"].fault and "old" in late["mount_state"].fault_reason
+    with pytest.raises(Rejected, match="non-finite"):
+        stage.on_encoder(wire.ActuatorState(stamp_ns=T0_NS, axis1_rad=math.nan), T0_NS)

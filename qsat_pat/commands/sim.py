@@ -78,7 +78,7 @@ def _run(args: argparse.Namespace) -> int:
     tmp.chmod(0o755)
     try:
         if args.direct:
-            from qsat_pat.sim.direct import run_direct
+            from qsat_pat.sim.loop import run_direct
 
             record = run_direct(scenario, seed=args.seed, duration_s=args.duration, progress=progress,
                                 start_offset_s=args.start_offset)

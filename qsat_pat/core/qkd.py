@@ -68,13 +68,6 @@ def qber_limit(f_ec: float) -> float:
     return 0.5 * (lo + hi)
 
 
-def _check_fraction(name: str, value: float) -> float:
-    v = float(value)
-    if not math.isfinite(v) or v < 0.0 or v > 1.0:
-        raise LinkError(f"{name} must lie in [0, 1], got {value!r}")
-    return v
-
-
 def _check_nonneg(name: str, value: float, unit: str) -> float:
     v = float(value)
     if not math.isfinite(v) or v < 0.0:

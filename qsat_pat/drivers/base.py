@@ -1,7 +1,8 @@
-"""Abstract driver interfaces for the pointing hardware (camera, FSM, mount, ADCS).
+"""Abstract driver interfaces for the pointing hardware a node talks to directly (FSM, mount).
 
-Nodes talk to hardware only through these interfaces, so a simulator implementation
-and a real protocol driver are interchangeable.  Conventions:
+Cameras and the satellite's ADCS plug in as topics instead (``sensor_msgs/Image``,
+``AdcsState`` / ``body_target``), so the simulator replaces them by publishing those topics.
+Conventions:
 
 * angles in radians, rates in rad/s, time in seconds passed in by the caller;
 * a driver never raises on a device that stops answering during normal operation: it
@@ -104,31 +105,6 @@ class FsmDriver(Driver):
     @abc.abstractmethod
     def hold(self) -> bool:
         """Hold the current position (safe state)."""
-
-
-class CameraDriver(Driver):
-    """Beacon camera (frames go to qsat_pat.core.imaging)."""
-
-    @abc.abstractmethod
-    def grab(self, t_s: float) -> tuple[float, np.ndarray] | None:
-        """(mid-exposure time [s], frame (H, W)) or None on timeout (fault set)."""
-
-    @abc.abstractmethod
-    def set_roi(self, x_px: int, y_px: int, width_px: int, height_px: int) -> None:
-        """Read out only this window (seed 002 §IV: a smaller ROI cuts the latency)."""
-
-
-class AdcsDriver(Driver):
-    """Spacecraft attitude control (the space terminal's coarse stage)."""
-
-    @abc.abstractmethod
-    def set_target(self, az_rad: float, el_rad: float, az_rate_radps: float,
-                   el_rate_radps: float) -> bool:
-        """Boresight target in the LVLH frame with rate feed-forward; True if accepted."""
-
-    @abc.abstractmethod
-    def get_attitude(self, t_s: float) -> StageReading | None:
-        """Boresight direction (az, el) in LVLH; None (and fault) if no telemetry."""
 
 
 def check_finite(**values: float) -> None:

@@ -20,19 +20,10 @@ from std_msgs.msg import Header
 
 from qsat_pat.core.errors import ImagingError
 from qsat_pat.msg import (
-    ActuatorState,
-    BeaconCentroid,
-    EphemerisState,
     ModemStats,
-    PointingCommand,
-    TrackEstimate,
 )
 
 if TYPE_CHECKING:  # annotations only: a node imports just the core modules it uses
-    from qsat_pat.core.control import PointingCommand as CorePointingCommand
-    from qsat_pat.core.ephemeris import EphemerisState as CoreEphemerisState
-    from qsat_pat.core.estimation import ActuatorPointing, TrackStep
-    from qsat_pat.core.imaging import CentroidResult
     from qsat_pat.core.modem import ModemStatsReport
     from qsat_pat.core.modem.ranging import RangeEstimate
 
@@ -51,13 +42,6 @@ def s_to_stamp(t_s: float) -> Time:
         raise ValueError(f"time {t_s} s cannot be a ROS stamp (must be finite and >= 0)")
     ns = int(round(t_s * 1e9))
     return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
-
-
-def _set_stamp(stamp: Time, t_s: float) -> None:
-    """Write seconds into an existing ``builtin_interfaces/Time`` (as :func:`s_to_stamp`, no new message)."""
-    if not math.isfinite(t_s) or t_s < 0.0:
-        raise ValueError(f"time {t_s} s cannot be a ROS stamp (must be finite and >= 0)")
-    stamp.sec, stamp.nanosec = divmod(int(round(t_s * 1e9)), 1_000_000_000)
 
 
 def ns_to_stamp(t_ns: int) -> Time:
@@ -166,116 +150,6 @@ def array_to_image(image: np.ndarray, stamp: Time, frame_id: str) -> Image:
     msg.is_bigendian = 0
     msg.step = int(a.shape[1] * a.dtype.itemsize)
     msg.data = a.tobytes()
-    return msg
-
-
-def centroid_to_msg(result: CentroidResult, header, camera_id: str,
-                  out: BeaconCentroid | None = None) -> BeaconCentroid:
-    """Core :class:`CentroidResult` -> ``BeaconCentroid`` (same field names).
-
-    With ``out`` the fields are written into that message (reused between frames: a
-    publisher serializes the message at ``publish``, so one instance can be refilled).
-    """
-    msg = BeaconCentroid() if out is None else out
-    msg.header = header
-    msg.camera_id = camera_id
-    msg.method = result.method
-    msg.valid = bool(result.valid)
-    msg.reason = result.reason
-    msg.saturated = bool(result.saturated)
-    msg.x_px = float(result.x_px)
-    msg.y_px = float(result.y_px)
-    msg.covariance_px2 = np.ascontiguousarray(result.covariance_px2, dtype=np.float64).reshape(4)
-    msg.signal_e = float(result.signal_e)
-    msg.background_e = float(result.background_e)
-    msg.peak_dn = float(result.peak_dn)
-    msg.snr = float(result.snr)
-    msg.spot_area_px = float(result.spot_area_px)
-    x, y, w, h = (int(v) for v in result.roi)
-    roi = msg.roi
-    roi.x_offset, roi.y_offset, roi.width, roi.height, roi.do_rectify = x, y, w, h, False
-    return msg
-
-
-def ephemeris_state_to_msg(state: CoreEphemerisState) -> EphemerisState:
-    """Core :class:`~qsat_pat.core.ephemeris.EphemerisState` -> ``qsat_pat/EphemerisState``."""
-    msg = EphemerisState()
-    msg.header.stamp = s_to_stamp(state.t_unix_s)
-    msg.target = state.target
-    for name in ("tle_age_s", "az_rad", "el_rad", "el_refracted_rad", "range_m", "az_rate_radps",
-                 "el_rate_radps", "range_rate_mps", "point_ahead_az_rad", "point_ahead_el_rad",
-                 "point_ahead_rad", "sun_separation_rad", "hwp_angle_rad"):
-        setattr(msg, name, float(getattr(state, name)))
-    msg.visible = bool(state.visible)
-    return msg
-
-
-def pointing_command_to_msg(cmd: CorePointingCommand) -> PointingCommand:
-    """Core :class:`~qsat_pat.core.control.PointingCommand` -> message (same field names)."""
-    msg = PointingCommand()
-    msg.header.stamp = s_to_stamp(max(cmd.t_s, 0.0))
-    msg.stage = int(cmd.stage)
-    msg.mode = int(cmd.mode)
-    msg.axis1_rad, msg.axis2_rad = cmd.axis1_rad, cmd.axis2_rad
-    msg.axis1_rate_radps, msg.axis2_rate_radps = cmd.axis1_rate_radps, cmd.axis2_rate_radps
-    msg.reason = cmd.reason
-    return msg
-
-
-def actuator_state_to_msg(st) -> ActuatorState:
-    """Core :class:`~qsat_pat.core.control.ActuatorState` -> message."""
-    msg = ActuatorState()
-    msg.header.stamp = s_to_stamp(max(st.t_s, 0.0))
-    msg.stage, msg.mode = int(st.stage), int(st.mode)
-    msg.axis1_rad, msg.axis2_rad = st.axis1_rad, st.axis2_rad
-    msg.axis1_rate_radps, msg.axis2_rate_radps = st.axis1_rate_radps, st.axis2_rate_radps
-    msg.at_limit, msg.holding, msg.fault = st.at_limit, st.holding, st.fault
-    msg.fault_reason = st.fault_reason
-    msg.command_age_s = st.command_age_s
-    return msg
-
-
-def actuator_from_msg(msg: ActuatorState, stamp_s: float) -> ActuatorPointing:
-    """``ActuatorState`` -> core :class:`ActuatorPointing` (EstimationError if non-finite)."""
-    from qsat_pat.core.estimation import ActuatorPointing
-
-    return ActuatorPointing(stamp_s=stamp_s, axis1_rad=msg.axis1_rad, axis2_rad=msg.axis2_rad,
-                            axis1_rate_radps=msg.axis1_rate_radps, axis2_rate_radps=msg.axis2_rate_radps,
-                            stage=int(msg.stage), at_limit=bool(msg.at_limit), holding=bool(msg.holding),
-                            fault=bool(msg.fault))
-
-
-def _float64_array(values) -> array.array:
-    """A float64 numpy array (any shape) -> ``array.array('d')`` in one copy (no per-element checks)."""
-    out = array.array("d")
-    out.frombytes(np.ascontiguousarray(values, dtype=np.float64).tobytes())
-    return out
-
-
-def track_estimate_to_msg(step: TrackStep, model: str, frame_id: str, predicted_stamp_s: float,
-                    predicted_xy: np.ndarray, predicted_cov: np.ndarray,
-                    out: TrackEstimate | None = None) -> TrackEstimate:
-    """Core :class:`TrackStep` + prediction -> ``TrackEstimate``.
-
-    With ``out`` the fields are written into that message (reused between estimates: a
-    publisher serializes the message at ``publish``, so one instance can be refilled).
-    """
-    msg = TrackEstimate() if out is None else out
-    _set_stamp(msg.header.stamp, step.stamp_s)
-    msg.header.frame_id = frame_id
-    msg.model = model
-    state = np.asarray(step.state, dtype=np.float64)
-    msg.state = _float64_array(state)
-    msg.covariance = _float64_array(step.covariance)
-    msg.los_x_rad, msg.los_y_rad = float(state[0]), float(state[1])
-    msg.los_x_rate_radps, msg.los_y_rate_radps = float(state[2]), float(state[3])
-    _set_stamp(msg.predicted_stamp, predicted_stamp_s)
-    msg.predicted_x_rad, msg.predicted_y_rad = float(predicted_xy[0]), float(predicted_xy[1])
-    msg.predicted_covariance_rad2 = np.ascontiguousarray(predicted_cov, dtype=np.float64).reshape(-1)
-    msg.nis = float(step.nis)
-    msg.measurement_accepted = bool(step.accepted)
-    msg.coasting = bool(step.coasting)
-    msg.time_since_measurement_s = float(step.time_since_measurement_s)
     return msg
 
 

@@ -27,8 +27,6 @@ from qsat_pat.sim.ros.parameters import (
     expanded_parameters,
     node_parameters,
     push_parameters,
-    ros_mode_config,
-    ros_mode_scenario,
     write_parameter_file,
 )
 from qsat_pat.sim.ros.run import run_lockstep, run_ros
@@ -53,8 +51,6 @@ __all__ = [
     "main",
     "node_parameters",
     "push_parameters",
-    "ros_mode_config",
-    "ros_mode_scenario",
     "run_lockstep",
     "run_ros",
     "stamp_ns",

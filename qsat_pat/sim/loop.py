@@ -72,26 +72,6 @@ class DirectConfig(ConfigBase):
     mount_rate_hz: float = param(100.0, "rate of the simulated mount's encoder readings, each answered by one "
                                  "set-point (position + rate; the mount interpolates between them)", unit="Hz",
                                  min_value=1.0, max_value=1e4)
-    # -- read only by the ROS mode's old parameter generator (qsat_pat.nodes.sim_world.node_parameters) until it
-    # uses qsat_pat.sim.parameters; the loop itself takes the terminals' tunables from their parameter files
-    coarse_window_px: int = param(0, "unused (the imaging stage tracks its own window)", unit="px", min_value=0,
-                                  max_value=8192)
-    fine_window_px: int = param(0, "unused", unit="px", min_value=0, max_value=8192)
-    space_window_px: int = param(0, "unused", unit="px", min_value=0, max_value=8192)
-    tracker_rate_hz: float = param(50.0, "legacy: rate at which fine-camera lines of sight feed the tracker",
-                                   unit="Hz", min_value=0.1, max_value=1e4)
-    los_noise_floor_rad: float = param(3e-6, "legacy: tracker noise floor", unit="rad", min_value=0.0, max_value=1e-2)
-    ogs_fine_handover_rad: float = param(50e-6, "legacy: OGS fine handover", unit="rad", min_value=1e-7, max_value=0.1)
-    space_fine_handover_rad: float = param(100e-6, "legacy: satellite fine handover", unit="rad", min_value=1e-7,
-                                           max_value=0.1)
-    offset_max_rate_radps: float = param(5e-3, "legacy: mount offset rate limit", unit="rad/s", min_value=1e-6,
-                                         max_value=1.0)
-    offset_max_acc_radps2: float = param(0.05, "legacy: mount offset acceleration limit", unit="rad/s^2",
-                                         min_value=1e-6, max_value=100.0)
-    at_target_rad: float = param(1e-3, "legacy: at-target tolerance", unit="rad", min_value=1e-6, max_value=0.1)
-    fine_ki_per_s: float = param(50.0, "legacy: fine-loop integral gain", unit="1/s", min_value=0.0, max_value=1e5)
-    ogs_predictor_alpha: float = param(0.5, "legacy: OGS fine-loop predictor alpha", min_value=0.01, max_value=1.0)
-    ogs_predictor_beta: float = param(0.05, "legacy: OGS fine-loop predictor beta", min_value=0.0, max_value=1.0)
 
 
 @dataclass(frozen=True)

@@ -179,6 +179,3 @@ class MountPlant:
         return MountState(self.t_s, self.position_rad.copy(), self.rate_radps.copy(), self.mode_q.copy(),
                           self.at_limit)
 
-    def los_az_el_rad(self) -> np.ndarray:
-        """Optical pointing (az, el) = encoder angles + structural deflection [rad]."""
-        return self.position_rad + self.mode_q

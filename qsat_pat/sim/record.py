@@ -10,7 +10,6 @@ in seconds of simulation time since the scenario start, losses in dB.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,7 +90,3 @@ class SimRecord:
         for rec in self.terminals.values():
             rec.finish()
         return self
-
-    def summary_fields(self) -> dict:
-        """The scalar fields of the record (not the series)."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k != "terminals"}

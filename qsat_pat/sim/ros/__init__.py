@@ -2,7 +2,7 @@
 is the executable).
 
 The world (:class:`qsat_pat.sim.world.World`: orbit truth, Basilisk ADCS, plants,
-atmosphere, cameras) and the loop of :func:`qsat_pat.sim.direct.run_direct` run in the
+atmosphere, cameras) and the loop of :func:`qsat_pat.sim.loop.run_direct` run in the
 ``sim_world`` process.  Frames of the cameras whose software runs as nodes (``remote_cameras``)
 are published as ``sensor_msgs/Image``, and each frame is answered before simulated time
 goes on::

@@ -16,7 +16,6 @@ from qsat_pat.core.errors import SimulationError
 from qsat_pat.core.params import ConfigBase, param
 from qsat_pat.sim.loop import DirectConfig
 from qsat_pat.sim.parameters import node_parameters as sim_node_parameters
-from qsat_pat.sim.parameters import simulated_scenario
 from qsat_pat.sim.scenario import Scenario
 
 
@@ -33,17 +32,6 @@ class SimWorldConfig(ConfigBase):
     out_dir: str = param("sim_out", "directory for report.json")
     answer_timeout_s: float = param(5.0, "wall-clock wait for a node's answer before the step goes on "
                                     "(counted)", unit="s", min_value=0.01, max_value=600.0)
-
-
-def ros_mode_config(config: DirectConfig | None = None) -> DirectConfig:
-    """The world's rates for the ROS mode: the same as in process (kept for old callers)."""
-    return config or DirectConfig()
-
-
-def ros_mode_scenario(scenario: Scenario) -> Scenario:
-    """The scenario as the ROS mode flies it: :func:`qsat_pat.sim.parameters.simulated_scenario`
-    (every camera reads its full sensor), as the in-process mode does."""
-    return simulated_scenario(scenario)
 
 
 def node_parameters(scenario: Scenario, config: DirectConfig | None = None) -> dict[str, dict]:
