@@ -126,7 +126,10 @@ def write_parameters(path: Path, queue_depth: int = QUEUE_DEPTH, model: str = "c
         f"    scale_x_radppx: {SCALE_RADPPX}\n    scale_y_radppx: {SCALE_RADPPX}\n"
         "    optical_gain: 1.0\n"
         "    measurement_std_rad: 1.0e-6\n"
-        "    q_cv: 1.0e-6\n")
+        "    q_cv: 1.0e-6\n"
+        # every frame fed (the deployment feeds 50 Hz): this is the 1 kHz tracker's throughput test
+        "    feed_rate_hz: 0.0\n"
+        "    measurement_floor_rad: 0.0\n")
     return path
 
 

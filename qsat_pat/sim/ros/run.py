@@ -50,6 +50,7 @@ def run_lockstep(scenario: Scenario, *, seed: int | None = None, duration_s: flo
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     link = None
+    monitor = None
     try:
         t0 = _start_unix_s(flown_scenario(scenario), start_offset_s)
         link = RosLink(node, executor, t0, REMOTE_CAMERAS, answer_timeout_s)
@@ -69,7 +70,8 @@ def run_lockstep(scenario: Scenario, *, seed: int | None = None, duration_s: flo
         if directory is None:
             wait_for_ephemeris(link, timeout_s=startup_timeout_s)
         else:
-            queries = start_strict_lockstep(link, QuiescenceMonitor(directory, LOCKSTEP_NODES), startup_timeout_s,
+            monitor = QuiescenceMonitor(directory, LOCKSTEP_NODES)
+            queries = start_strict_lockstep(link, monitor, startup_timeout_s,
                                             check)
         phase("start ephemeris everywhere" if directory is None else
               f"strict lockstep started, every writer matched after {queries} quer{'y' if queries == 1 else 'ies'}")
@@ -78,8 +80,8 @@ def run_lockstep(scenario: Scenario, *, seed: int | None = None, duration_s: flo
         record.lockstep = dict(link.stats)
         return record
     finally:
-        if link is not None and link.monitor is not None:
-            link.monitor.close()
+        if monitor is not None:  # also when start-up failed before the link took it
+            monitor.close()
         executor.remove_node(node)
         node.destroy_node()
         executor.shutdown()
