@@ -1,0 +1,1 @@
+"""Offline analysis of logs and studies (not flight code): imports core; core never imports it."""
