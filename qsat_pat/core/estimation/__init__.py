@@ -19,17 +19,26 @@ Modules
     :data:`YORK_PX_CONFIG`.
 :mod:`~qsat_pat.core.estimation.tracker`
     :class:`LosTracker`: NIS gating, coasting and confirmed re-acquisition; :class:`TrackStep`.
+    It composes the helpers below, one per job.
+:mod:`~qsat_pat.core.estimation.filters`
+    The tracker's Kalman filter or IMM (predict, update in Joseph form, coasting decay,
+    look-ahead; seed 002 eq. (3)-(11)).
+:mod:`~qsat_pat.core.estimation.noise`
+    Noise learnt from the data: :func:`estimate_measurement_cov`, :class:`NoiseLearner`
+    (seed 002 §III) and the tracker's adaptive process noise.
+:mod:`~qsat_pat.core.estimation.rollback`
+    Blockage-onset rollback of suspect last measurements.
+:mod:`~qsat_pat.core.estimation.coasting`
+    Coasting a blockage on the pass model and the ephemeris track.
 :mod:`~qsat_pat.core.estimation.pass_fit`
     Satellite-pass line-of-sight models fitted to measurements (:class:`PassTrajectory`,
     :class:`LocalPassFit`, :class:`EphemerisTrack`; seed 002 §II.4 and §II.6).
 :mod:`~qsat_pat.core.estimation.los`
     :func:`compose_line_of_sight`, :class:`ActuatorPointing`, :class:`CameraGeometry`
     (seed 002 §II.3 and §IV).
-:mod:`~qsat_pat.core.estimation.noise`
-    Measurement noise learnt from the data: :func:`estimate_measurement_cov`,
-    :class:`NoiseLearner` (seed 002 §III).
 
-Every public name of the modules is importable from this package.  The offline analysis
+The names below (everything the former ``estimation.py`` offered to flight code) are
+importable from this package; the tracker's helpers from their modules.  The offline analysis
 of logs (``replay``, ``tune``, the re-acquisition metric) is in
 :mod:`qsat_pat.analysis.tracking`.
 

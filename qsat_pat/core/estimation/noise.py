@@ -1,14 +1,17 @@
-"""Measurement noise learnt from the data (seed 002 §III).
+"""Noise levels learnt from the data: measurement noise (seed 002 §III) and the adaptive Q.
 
 * :func:`estimate_measurement_cov`: a diagonal covariance from the frame-to-frame
   differences of the first measurements (seed 002 §III reserves the first 100 centroids
   for learning).
 * :class:`NoiseLearner`: measurement noise learnt online from frame-to-frame differences
   (York's "noise" logs switch a ~25 px jitter on mid-pass).
+* :class:`AdaptiveQ`: the running mean of the NIS scales Q up while the model lags (the
+  zenith of a fast pass), ``adaptive_q_memory`` (beyond seed 002).
 
 References
 ----------
-seed 002 §III (the first 100 centroids are reserved for learning).
+seed 002 §III (the first 100 centroids are reserved for learning); Bar-Shalom, Li and
+Kirubarajan (2001) §11.2 (adjustable process noise).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 from qsat_pat.core.errors import EstimationError
 
 __all__ = [
+    "AdaptiveQ",
     "NoiseLearner",
     "estimate_measurement_cov",
 ]
@@ -114,3 +118,47 @@ class NoiseLearner:
                 a = max(self.alpha, 1.0 / self._n)
                 self._mean_abs = (1 - a) * self._mean_abs + a * d
         self._last = z
+
+
+class AdaptiveQ:
+    """Process-noise scale of :class:`~qsat_pat.core.estimation.tracker.LosTracker` from the running NIS mean.
+
+    Parameters
+    ----------
+    memory : int
+        Measurements in the running NIS mean (``adaptive_q_memory``; 0 = fixed Q).
+    max_scale : float
+        Largest factor applied (``adaptive_q_max_scale``).
+    gate_nis : float
+        NIS of the tracker's gate; each NIS is clipped at it.
+
+    Attributes
+    ----------
+    nis_mean : float
+        Running mean of the (clipped) NIS, 2 at the start (its expectation).
+    scale : float
+        Factor on every model's process noise, 1 = as configured.
+    """
+
+    def __init__(self, memory: int, max_scale: float, gate_nis: float) -> None:
+        self.memory = memory
+        self.max_scale = max_scale
+        self.gate_nis = gate_nis
+        self.nis_mean = 2.0
+        self.scale = 1.0
+
+    def update(self, nis: float) -> None:
+        """Scale Q by the running mean of the NIS (adjustable process noise).
+
+        A model that lags a manoeuvre (the zenith of a fast pass) shows NIS above its
+        expectation, 2 for two measured coordinates; Q is then multiplied by
+        ``(mean NIS / 2)**2`` (at most ``adaptive_q_max_scale``) until the innovations are
+        white again.  Each NIS is clipped at the gate so one spurious detection barely
+        moves the mean.  Bar-Shalom et al. (2001) §11.2.
+        """
+        n = self.memory
+        if n <= 0 or not math.isfinite(nis):
+            return
+        a = 1.0 / n
+        self.nis_mean = (1.0 - a) * self.nis_mean + a * min(nis, self.gate_nis)
+        self.scale = min(max((self.nis_mean / 2.0) ** 2, 1.0), self.max_scale)
