@@ -60,6 +60,7 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from qsat_pat.analysis.tracking import reacquisition_errors, replay  # noqa: E402
 from qsat_pat.commands.track import (  # noqa: E402
     BLOCKAGE_MIN_S,
     YORK_EPHEMERIS_FIT_WINDOW_S,
@@ -75,8 +76,6 @@ from qsat_pat.core.estimation import (  # noqa: E402
     YORK_PX_CONFIG,
     NoiseLearner,
     TrackerConfig,
-    reacquisition_errors,
-    replay,
 )
 
 PASSES = REPO.parent / "shared" / "data" / "york_tracking" / "passes"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from qsat_pat.analysis.tracking import replay, tune
 from qsat_pat.cli import main
 from qsat_pat.core.errors import ConfigError, EstimationError
 from qsat_pat.core.estimation import (
@@ -12,9 +13,7 @@ from qsat_pat.core.estimation import (
     NoiseLearner,
     TrackerConfig,
     process_noise,
-    replay,
     transition_matrix,
-    tune,
 )
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from filterpy.common import Q_continuous_white_noise, Q_discrete_white_noise
 
+from qsat_pat.analysis.tracking import replay, tune
 from qsat_pat.commands.track import px_config
 from qsat_pat.core.estimation import (
     STATE_DIM,
@@ -17,9 +18,7 @@ from qsat_pat.core.estimation import (
     estimate_measurement_cov,
     measurement_matrix,
     process_noise,
-    replay,
     transition_matrix,
-    tune,
 )
 
 ONE_PX = 1.0

@@ -12,13 +12,13 @@ import math
 import numpy as np
 import pytest
 
+from qsat_pat.analysis.tracking import replay
 from qsat_pat.commands.track import px_config
 from qsat_pat.core.errors import EstimationError
 from qsat_pat.core.estimation import (
     LosTracker,
     PassTrajectory,
     fit_pass_trajectory,
-    replay,
 )
 
 TCA_S = 60.0

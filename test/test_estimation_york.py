@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qsat_pat.analysis.tracking import find_gaps, reacquisition_errors, replay
 from qsat_pat.cli import main
 from qsat_pat.commands.track import (
     BLOCKAGE_MIN_S,
@@ -26,10 +27,7 @@ from qsat_pat.commands.track import (
 from qsat_pat.core.estimation import (
     YORK_PX_CONFIG,
     NoiseLearner,
-    find_gaps,
     fit_pass_trajectory,
-    reacquisition_errors,
-    replay,
 )
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from qsat_pat.analysis.tracking import replay
 from qsat_pat.commands.track import px_config
 from qsat_pat.core.errors import EstimationError
 from qsat_pat.core.estimation import (
@@ -18,7 +19,6 @@ from qsat_pat.core.estimation import (
     fit_ephemeris_bias,
     fit_pass_trajectory,
     fit_pass_window,
-    replay,
 )
 
 TCA_S = 60.0

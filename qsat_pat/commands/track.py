@@ -19,14 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from qsat_pat.analysis.tracking import replay, tune
 from qsat_pat.core.errors import EstimationError
 from qsat_pat.core.estimation import (
     YORK_PX_CONFIG,
     EphemerisTrack,
     NoiseLearner,
     TrackerConfig,
-    replay,
-    tune,
 )
 
 #: Default grids of ``track tune`` (px units): process noise per model and measurement std.
