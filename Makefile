@@ -12,8 +12,8 @@ setup:
 
 # The main job: a simulated pass of both terminals, the simulator node in lockstep with the
 # terminals' nodes over DDS (qsat-pat sim), the first DEMO_S seconds of the nominal pass (AOS,
-# acquisition, fine tracking; ~5 min here). DEMO_MODE=--direct flies the same loop in one
-# process, ~4x faster (with DEMO_S=480: the whole pass in ~15 min).
+# acquisition, fine tracking). DEMO_MODE=--direct flies the same nodes' decision objects in one
+# process (the same record, several times faster).
 DEMO_S ?= 30
 DEMO_MODE ?=
 demo: setup
