@@ -134,3 +134,26 @@ def test_mount_stage_answers_each_simulated_encoder_reading_and_reports_a_stale_
     assert late["mount_state"].fault and "old" in late["mount_state"].fault_reason
     with pytest.raises(Rejected, match="non-finite"):
         stage.on_encoder(wire.ActuatorState(stamp_ns=T0_NS, axis1_rad=math.nan), T0_NS)
+
+
+#: What a terminal node may define beyond its decision object: plumbing and its hardware.
+NODE_PLUMBING = {"make_part", "qos_for", "setup_device", "teardown_device", "on_device_output", "tick",
+                 "diagnostic_values", "__getattr__", "on_capture_dark", "on_image_cdr", "on_image", "_process"}
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize("exe", sorted(PARTS))
+def test_a_terminal_node_holds_no_decision_of_its_own(exe):
+    """Each terminal node is a TerminalNode: its own methods are plumbing (ports come from the
+    decision object; conversion, drivers, the dark-capture service), its properties read the object."""
+    import inspect
+
+    from qsat_pat.deployments import EXECUTABLES
+    from qsat_pat.nodes.terminal_node import TerminalNode
+
+    node_class = importlib.import_module(EXECUTABLES[exe]).NODE_CLASS
+    assert issubclass(node_class, TerminalNode)
+    own = {n for n, v in vars(node_class).items() if inspect.isfunction(v)}
+    assert own <= NODE_PLUMBING, f"{exe} defines {sorted(own - NODE_PLUMBING)}: decisions belong in core/terminal/"
+    source = inspect.getsource(importlib.import_module(EXECUTABLES[exe]))
+    assert len(source.splitlines()) < 160, f"{exe}'s module is no longer thin"
