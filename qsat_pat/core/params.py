@@ -178,6 +178,12 @@ class ConfigBase:
             )
         return cls(**dict(values))
 
+    def subset(self, cls: type[ConfigBase]):
+        """The part of this configuration that is a ``cls`` (a base it extends): a node's
+        config -> the core config one of its objects takes."""
+        names = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in self.as_dict().items() if k in names})
+
     def replace(self, **changes: Any):
         """A validated copy with some fields changed (the original is untouched)."""
         return dataclasses.replace(self, **changes)

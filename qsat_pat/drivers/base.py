@@ -15,10 +15,10 @@ Conventions:
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
 
 import numpy as np
 
+from qsat_pat.core.control.messages import StageReading
 from qsat_pat.core.errors import ControlError
 
 
@@ -58,17 +58,6 @@ class Driver(abc.ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-@dataclass(frozen=True)
-class StageReading:
-    """A stage position reading (what ``ActuatorState`` carries)."""
-
-    t_s: float
-    axis1_rad: float
-    axis2_rad: float
-    axis1_rate_radps: float = 0.0
-    axis2_rate_radps: float = 0.0
 
 
 class MountDriver(Driver):

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import sys
 
-from qsat_pat.core.terminal.coarse_offset import GimbalControllerConfig, MountReading, MountStage
+from qsat_pat.core.terminal.coarse_offset import GimbalControllerConfig, MountStage
 from qsat_pat.drivers.worker import DriverWorker
 from qsat_pat.nodes.pattern import make_main
 from qsat_pat.nodes.terminal_node import TerminalNode
@@ -66,11 +66,9 @@ class GimbalControllerNode(TerminalNode):
         reading, fault = None, ""
         if self.driver is not None:
             self.driver.request_reading(self.now_s())
-            r, fault, refusals = self.driver.status()
+            reading, fault, refusals = self.driver.status()
             for why in refusals:
                 self.reject("driver_refused", why)
-            if r is not None:
-                reading = MountReading(r.t_s, r.axis1_rad, r.axis2_rad, r.axis1_rate_radps, r.axis2_rate_radps)
         self.dispatch(lambda now_ns: self.part.control(now_ns * 1e-9, reading, fault))
 
     def on_device_output(self, port: str, value) -> None:

@@ -11,7 +11,7 @@ in; nodes feed it centroids/ephemerides and turn its outputs into
 Modules (every name is also importable from this package, as before the split):
 
 * :mod:`~qsat_pat.core.control.messages` -- :class:`Stage`, :class:`Mode`,
-  :class:`PointingCommand`, :class:`ActuatorState`;
+  :class:`PointingCommand`, :class:`ActuatorState`, :class:`StageReading`;
 * :mod:`~qsat_pat.core.control.fsm` -- FSM configuration, plant model and calibration;
 * :mod:`~qsat_pat.core.control.fine_loop` -- PID, the fine tracking loop (with its sign and
   frame convention) and the point-ahead set-point;
@@ -63,7 +63,7 @@ from qsat_pat.core.control.fine_loop import (
     point_ahead_rad,
 )
 from qsat_pat.core.control.fsm import FsmCalibration, FsmConfig, FsmModel, fit_fsm_calibration
-from qsat_pat.core.control.messages import ActuatorState, Mode, PointingCommand, Stage
+from qsat_pat.core.control.messages import ActuatorState, Mode, PointingCommand, Stage, StageReading
 from qsat_pat.core.control.offload import FsmOffload, OffloadConfig
 from qsat_pat.core.control.quadrant import QuadrantDetector, QuadrantDetectorConfig
 from qsat_pat.core.control.scan import AcquisitionScan, ScanConfig
@@ -78,6 +78,7 @@ from qsat_pat.core.frames import (
 )
 
 __all__ = [
+    "StageReading",
     "BORESIGHT_BODY",
     "C_MPS",
     "MU_EARTH_M3PS2",

@@ -104,3 +104,24 @@ class ActuatorState:
     fault: bool = False
     fault_reason: str = ""
     command_age_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class StageReading:
+    """A stage's position reading (what a driver reports and ``ActuatorState`` carries).
+
+    Attributes
+    ----------
+    t_s : float
+        Time of the reading [s].
+    axis1_rad, axis2_rad : float
+        Position [rad].
+    axis1_rate_radps, axis2_rate_radps : float
+        Rates [rad/s].
+    """
+
+    t_s: float
+    axis1_rad: float
+    axis2_rad: float
+    axis1_rate_radps: float = 0.0
+    axis2_rate_radps: float = 0.0

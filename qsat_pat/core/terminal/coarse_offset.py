@@ -51,6 +51,7 @@ from qsat_pat.core.control import (
     OffloadConfig,
     ScanConfig,
     Stage,
+    StageReading,
 )
 from qsat_pat.core.control import PointingCommand as CorePointingCommand
 from qsat_pat.core.errors import ControlError, Rejected
@@ -118,15 +119,8 @@ class OffloadIntegrator:
         self._t = None
 
 
-@dataclass(frozen=True)
-class MountReading:
-    """A mount's reading: time [s], axes [rad], rates [rad/s]."""
-
-    t_s: float
-    axis1_rad: float
-    axis2_rad: float
-    axis1_rate_radps: float = 0.0
-    axis2_rate_radps: float = 0.0
+#: A mount's reading (time, axes, rates): the drivers' and the simulator's encoders' type.
+MountReading = StageReading
 
 
 @dataclass(frozen=True)
@@ -170,12 +164,10 @@ class GimbalControllerConfig(SafetyConfig, OffloadConfig):
                                   min_value=0.01, max_value=60.0)
 
     def safety_config(self) -> SafetyConfig:
-        names = SafetyConfig.__dataclass_fields__
-        return SafetyConfig(**{k: v for k, v in self.as_dict().items() if k in names})
+        return self.subset(SafetyConfig)
 
     def offload_config(self) -> OffloadConfig:
-        names = OffloadConfig.__dataclass_fields__
-        return OffloadConfig(**{k: v for k, v in self.as_dict().items() if k in names})
+        return self.subset(OffloadConfig)
 
 
 class MountStage(TerminalPart):

@@ -66,8 +66,7 @@ class EphemerisNodeConfig(EphemerisConfig):
 
     def ephemeris_config(self) -> EphemerisConfig:
         """The core ephemeris part of this configuration."""
-        names = EphemerisConfig.__dataclass_fields__
-        return EphemerisConfig(**{k: v for k, v in self.as_dict().items() if k in names})
+        return self.subset(EphemerisConfig)
 
     def mount_config(self) -> MountConfig:
         """The mount limits of this configuration."""

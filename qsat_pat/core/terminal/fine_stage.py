@@ -97,12 +97,10 @@ class FsmControllerConfig(FineLoopConfig, FsmConfig):
             raise ConfigError("FsmControllerConfig.rad_per_px is singular; use the FSM calibration matrix")
 
     def fine_loop_config(self) -> FineLoopConfig:
-        names = FineLoopConfig.__dataclass_fields__
-        return FineLoopConfig(**{k: v for k, v in self.as_dict().items() if k in names})
+        return self.subset(FineLoopConfig)
 
     def fsm_config(self) -> FsmConfig:
-        names = FsmConfig.__dataclass_fields__
-        return FsmConfig(**{k: v for k, v in self.as_dict().items() if k in names})
+        return self.subset(FsmConfig)
 
 
 #: PAT states in which the fine loop runs.

@@ -76,8 +76,7 @@ class ImagingStage(TerminalPart):
 
     @staticmethod
     def imaging_config(config: BeaconImagingConfig) -> ImagingConfig:
-        core_fields = ImagingConfig.__dataclass_fields__
-        return ImagingConfig(**{k: v for k, v in config.as_dict().items() if k in core_fields})
+        return config.subset(ImagingConfig)
 
     def reconfigure(self, config: BeaconImagingConfig) -> None:
         self.imager = BeaconImager(self.imaging_config(config), self.calibration)

@@ -73,12 +73,10 @@ class TrackPredictorConfig(TrackerConfig, CameraGeometry):
                              unit="messages", min_value=1, max_value=100000, read_only=True)
 
     def tracker_config(self) -> TrackerConfig:
-        names = TrackerConfig.__dataclass_fields__
-        return TrackerConfig(**{k: v for k, v in self.as_dict().items() if k in names})
+        return self.subset(TrackerConfig)
 
     def geometry(self) -> CameraGeometry:
-        names = CameraGeometry.__dataclass_fields__
-        return CameraGeometry(**{k: v for k, v in self.as_dict().items() if k in names})
+        return self.subset(CameraGeometry)
 
 
 class LosPredictor(TerminalPart):

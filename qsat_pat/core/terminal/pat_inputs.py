@@ -82,12 +82,10 @@ class PatManagerConfig(PatConfig, SafetyConfig):
                               f"got {self.coarse_rad_per_px}")
 
     def pat_config(self) -> PatConfig:
-        names = PatConfig.__dataclass_fields__
-        return PatConfig(**{k: v for k, v in self.as_dict().items() if k in names})
+        return self.subset(PatConfig)
 
     def safety_config(self) -> SafetyConfig:
-        names = SafetyConfig.__dataclass_fields__
-        return SafetyConfig(**{k: v for k, v in self.as_dict().items() if k in names})
+        return self.subset(SafetyConfig)
 
 
 def coarse_error_rad(x_px: float, y_px: float, rad_per_px, setpoint_px) -> float:

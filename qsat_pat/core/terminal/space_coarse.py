@@ -165,9 +165,7 @@ class AttitudePointing(TerminalPart):
 
     def _build(self, cfg: AdcsPointingConfig) -> None:
         old = self.controller
-        d = cfg.as_dict()
-        self.controller = BodyPointingController(
-            BodyPointingConfig(**{k: v for k, v in d.items() if k in BodyPointingConfig.__dataclass_fields__}))
+        self.controller = BodyPointingController(cfg.subset(BodyPointingConfig))
         if old is not None:  # keep the held attitude across a parameter change
             self.controller.last_rad = old.last_rad.copy()
         self.boresight = np.asarray(cfg.boresight_body, dtype=float)
