@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python benchmarks/bench_sim_ros.py --out benchmarks/results/sim_ros.json``.
 The window starts ``--offset`` s into the nominal scenario (default: 10 s before closest
 approach) and flies ``--duration`` s.  The ROS mode starts the ``sim`` deployment's nodes as
-processes (qsat_pat.nodes.sim_world.run_ros) and exchanges every OGS fine frame (1 kHz)
+processes (qsat_pat.sim.ros.run.run_ros) and exchanges every OGS fine frame (1 kHz)
 with them over DDS; the direct mode flies the same scenario and tunables in one process.
 ``real_time_factor`` is simulated time over wall time (including node start-up for the ROS
 mode; ``loop_real_time_factor`` is the stepping loop alone, strict lockstep); CPU figures add the node processes' CPU (children of this
@@ -31,9 +31,9 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from qsat_pat.nodes.sim_world import run_ros  # noqa: E402
 from qsat_pat.sim.loop import run_direct  # noqa: E402
 from qsat_pat.sim.report import terminal_metrics  # noqa: E402
+from qsat_pat.sim.ros.run import run_ros  # noqa: E402
 from qsat_pat.sim.scenario import load_scenario  # noqa: E402
 
 

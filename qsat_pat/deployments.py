@@ -19,7 +19,7 @@ Deployments
     The satellite terminal on real hardware (flight computer or hardware-in-the-loop).
 ``sim``
     The simulator node and the nodes that close their loop with it over DDS, on simulated
-    time (lockstep; see :mod:`qsat_pat.nodes.sim_world`).
+    time (lockstep; see :mod:`qsat_pat.sim.ros`).
 
 To add a node: write ``qsat_pat/nodes/<module>.py`` with a ``main(args=None)``, add it to
 :data:`EXECUTABLES`, add a :class:`NodeSpec` to the deployments that run it, and put its
@@ -44,7 +44,7 @@ EXECUTABLES: dict[str, str] = {
     "optical_modem": "qsat_pat.nodes.optical_modem",
     "pat_manager": "qsat_pat.nodes.pat_manager",
     "qkd_monitor": "qsat_pat.nodes.qkd_monitor",
-    "sim_world": "qsat_pat.nodes.sim_world",
+    "sim_world": "qsat_pat.sim.ros.sim_world",
     "track_predictor": "qsat_pat.nodes.track_predictor",
 }
 
@@ -194,7 +194,7 @@ def with_simulator_drivers(spec: NodeSpec) -> NodeSpec:
 #: The nodes that close their loop with the simulator over DDS (``sim`` deployment): both
 #: terminals exactly as the ``ogs`` and ``space`` deployments run them, with simulator drivers;
 #: the scenario's devices (cameras, FSMs, mount), the station and the TLEs come from
-#: :func:`qsat_pat.nodes.sim_world.node_parameters`.
+#: :func:`qsat_pat.sim.parameters.node_parameters`.
 SIM_LOCKSTEP_NODES: tuple[NodeSpec, ...] = tuple(with_simulator_drivers(s) for s in (*OGS_NODES, *SPACE_NODES))
 
 #: What the OGS station feeds into its terminal's graph.

@@ -1,7 +1,7 @@
 """Progress display of long runs: :class:`ProgressBar`, a one-line text bar on a stream.
 
 Used by ``qsat-pat sim`` (:mod:`qsat_pat.commands.sim`) and by node ``sim_world``
-(:mod:`qsat_pat.nodes.sim_world`) as the ``progress(fraction, text)`` callback of a
+(:mod:`qsat_pat.sim.ros.sim_world`) as the ``progress(fraction, text)`` callback of a
 simulation run.  A top-level module so that nodes need not import the CLI.  Hand-written
 rather than tqdm: tqdm is here only as a runtime dependency of Basilisk
 (requirements/nodeps.txt), not one of qsat_pat's own.

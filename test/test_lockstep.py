@@ -181,7 +181,8 @@ def test_every_lockstep_node_of_the_sim_deployment_gets_the_scenario_parameters(
     """The sim deployment's lockstep list is the table sim_world waits for, and each of those
     nodes is given the scenario's parameters (a node added without them would fly defaults)."""
     from qsat_pat.deployments import get_deployment
-    from qsat_pat.nodes.sim_world import LOCKSTEP_NODES, node_parameters
+    from qsat_pat.sim.ros.parameters import node_parameters
+    from qsat_pat.sim.ros.startup import LOCKSTEP_NODES
     from qsat_pat.sim.scenario import load_scenario
 
     dep = get_deployment("sim")

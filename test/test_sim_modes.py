@@ -49,8 +49,8 @@ def fine_rms_urad(record, name: str) -> float | None:
 
 @pytest.fixture(scope="module", params=sorted(WINDOWS))
 def both(request, tmp_path_factory):
-    from qsat_pat.nodes.sim_world import run_ros
     from qsat_pat.sim.loop import run_direct
+    from qsat_pat.sim.ros.run import run_ros
     from qsat_pat.sim.scenario import load_scenario
 
     scenario, window = WINDOWS[request.param]

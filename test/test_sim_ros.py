@@ -27,7 +27,7 @@ WINDOW = {"duration_s": 2.0, "start_offset_s": 230.0, "seed": 4}
 _CONCURRENT_RUN = """
 import json, pickle, sys
 from pathlib import Path
-from qsat_pat.nodes.sim_world import run_ros
+from qsat_pat.sim.ros.run import run_ros
 from qsat_pat.sim.scenario import load_scenario
 logs = []
 rec = run_ros(load_scenario("nominal"), work_dir=Path(sys.argv[1]), log=logs.append, **json.loads(sys.argv[3]))
@@ -49,7 +49,7 @@ def both_modes(tmp_path_factory):
     "PAT time went backwards" stopped a pass) and they could not be identical."""
     import pickle
 
-    from qsat_pat.nodes.sim_world import run_ros
+    from qsat_pat.sim.ros.run import run_ros
     from qsat_pat.sim.scenario import load_scenario
 
     work = tmp_path_factory.mktemp("ros_concurrent")

@@ -83,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
             record = run_direct(scenario, seed=args.seed, duration_s=args.duration, progress=progress,
                                 start_offset_s=args.start_offset)
         else:
-            from qsat_pat.nodes.sim_world import run_ros
+            from qsat_pat.sim.ros.run import run_ros
 
             record = run_ros(scenario, seed=args.seed, duration_s=args.duration, progress=progress,
                              start_offset_s=args.start_offset, work_dir=tmp / "ros", domain_id=args.domain_id,

@@ -1,6 +1,6 @@
 """Strict lockstep for the simulator: message counters in shared memory and clock-driven timers.
 
-Why: ``sim_world`` (:mod:`qsat_pat.nodes.sim_world`) advances simulated time only when the
+Why: ``sim_world`` (:mod:`qsat_pat.sim.ros.sim_world`) advances simulated time only when the
 nodes have answered the step.  Waiting for named answers (a centroid, a command) is not
 enough for a bit-reproducible run: a node that gets two messages from two publishers in the
 same step (the ephemeris state and a centroid, a PAT status and an FSM state) may take them

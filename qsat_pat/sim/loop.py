@@ -13,7 +13,7 @@ moves the plants by what the software answered::
              -> plants advance one step -> step k+1
 
 The software is the node graph of the ``sim`` deployment -- the ``ogs`` and ``space``
-terminals node for node -- either as processes over DDS (:class:`qsat_pat.nodes.sim_world.RosLink`,
+terminals node for node -- either as processes over DDS (:class:`qsat_pat.sim.ros.link.RosLink`,
 the ROS lockstep mode) or as the same decision objects in this process
 (:class:`qsat_pat.sim.terminal.InProcessLink`, the default).  Both answer the same exchanges in
 the same order, so a seed flies the same pass either way.

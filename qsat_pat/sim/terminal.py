@@ -9,7 +9,7 @@ deployment's namespaces and remaps.  Messages travel as wire objects through one
 order they were published; each handler's outputs join the end of it.
 
 :class:`InProcessLink` gives the world loop (:func:`qsat_pat.sim.loop.run_direct`) the same
-exchanges the ROS lockstep mode makes over DDS (:class:`qsat_pat.nodes.sim_world.RosLink`),
+exchanges the ROS lockstep mode makes over DDS (:class:`qsat_pat.sim.ros.link.RosLink`),
 in the same order: at each step the clock, the satellite's ADCS state (at satellite steps),
 each node whose timers are due (name order), each frame, the mount encoders; after each group
 the queue is drained -- what the strict lockstep calls "quiet".  Start-up is the lockstep's:

@@ -1,17 +1,11 @@
-"""Node ``sim_world``: the simulator in the ROS graph, in lockstep with the PAT nodes over DDS.
+"""Node ``sim_world``: the simulator in the ROS graph, in lockstep with both terminals' nodes over DDS.
 
 This module is the executable (:func:`main`; :data:`CONFIG_CLASS` its parameters); how it
-works -- each step exchanged with the nodes, the strict lockstep, what runs where -- is
-described in :mod:`qsat_pat.sim.ros`, which holds the code.  The public names of
-:mod:`qsat_pat.sim.ros.link`, :mod:`~qsat_pat.sim.ros.startup`,
-:mod:`~qsat_pat.sim.ros.parameters` and :mod:`~qsat_pat.sim.ros.run` are re-exported here
-(``from qsat_pat.nodes.sim_world import run_ros`` keeps working).
-
-``qsat-pat sim`` (without ``--direct``) starts the nodes of the ``sim`` deployment as
-processes and runs this node in its own process (:func:`~qsat_pat.sim.ros.run.run_ros`); on
-a real install ``ros2 launch qsat_pat sim.launch.py`` starts the same table, ``sim_world``
-included (:func:`main`, parameters ``scenario``, ``seed``, ``duration_s``, ``start_offset_s``,
-``out_dir``).
+works is described in :mod:`qsat_pat.sim.ros`.  ``qsat-pat sim`` (without ``--direct``) starts
+the nodes of the ``sim`` deployment as processes and runs the simulator in its own process
+(:func:`~qsat_pat.sim.ros.run.run_ros`); on a real install ``ros2 launch qsat_pat
+sim.launch.py`` starts the same table, ``sim_world`` included (:func:`main`, parameters
+``scenario``, ``seed``, ``duration_s``, ``start_offset_s``, ``out_dir``).
 """
 
 from __future__ import annotations
@@ -21,47 +15,11 @@ import time
 from pathlib import Path
 
 from qsat_pat.core.errors import ConfigError, SimulationError
-from qsat_pat.sim.ros.link import CAMERA_NODES, REMOTE_CAMERAS, SETTLE_WAKE_TIMEOUT_S, RosLink, stamp_ns
-from qsat_pat.sim.ros.parameters import (
-    SimWorldConfig,
-    expanded_parameters,
-    node_parameters,
-    push_parameters,
-    write_parameter_file,
-)
-from qsat_pat.sim.ros.run import run_lockstep, run_ros
-from qsat_pat.sim.ros.startup import (
-    LOCKSTEP_NODES,
-    start_strict_lockstep,
-    wait_for_ephemeris,
-    wait_for_graph,
-    wait_for_matches,
-    wait_for_nodes,
-    wait_for_quiet,
-)
+from qsat_pat.sim.ros.parameters import SimWorldConfig, expanded_parameters, node_parameters, push_parameters
+from qsat_pat.sim.ros.run import run_lockstep
+from qsat_pat.sim.ros.startup import LOCKSTEP_NODES, wait_for_nodes
 
-__all__ = [
-    "CAMERA_NODES",
-    "CONFIG_CLASS",
-    "LOCKSTEP_NODES",
-    "REMOTE_CAMERAS",
-    "SETTLE_WAKE_TIMEOUT_S",
-    "RosLink",
-    "SimWorldConfig",
-    "main",
-    "node_parameters",
-    "push_parameters",
-    "run_lockstep",
-    "run_ros",
-    "stamp_ns",
-    "start_strict_lockstep",
-    "wait_for_ephemeris",
-    "wait_for_graph",
-    "wait_for_matches",
-    "wait_for_nodes",
-    "wait_for_quiet",
-    "write_parameter_file",
-]
+__all__ = ["CONFIG_CLASS", "main"]
 
 
 def main(args=None) -> int:
@@ -76,7 +34,7 @@ def main(args=None) -> int:
     import json
 
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
     from qsat_pat.sim.report import build_report
     from qsat_pat.sim.scenario import load_scenario
@@ -114,7 +72,7 @@ def main(args=None) -> int:
     except (SimulationError, ConfigError) as exc:
         print(f"sim_world: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):
         return 130
     finally:
         if context.ok():
