@@ -137,11 +137,6 @@ class FilterBank:
         trans = np.full((3, 3), (1.0 - stay) / 2.0) + np.eye(3) * (stay - (1.0 - stay) / 2.0)
         return IMMEstimator(filters, np.array([1 / 3, 1 / 3, 1 / 3]), trans)
 
-    @staticmethod
-    def filters(est) -> list[KalmanFilter]:
-        """The Kalman filters of ``est`` (the IMM's three, or ``est`` itself)."""
-        return list(est.filters) if isinstance(est, IMMEstimator) else [est]
-
     def _set_dynamics(self, est, dt: float, q_scale: float) -> None:
         """Set F and Q of every filter of ``est`` for a step of ``dt`` seconds."""
         cfg = self.config
