@@ -95,3 +95,21 @@ def test_no_command_in_sun_cone_or_below_mask_and_laser_rules(sc):
         assert all(math.isfinite(v) for v in (c.axis1_rad, c.axis2_rad, c.axis1_rate_radps,
                                               c.axis2_rate_radps))
     assert len(driver_log) == t.size - len(set(sc["nan_steps"]))
+
+
+def test_a_cone_boundary_point_past_the_azimuth_limit_is_not_taken():
+    """Found by the property above (Hypothesis, in another worktree): the first set-point, moved
+    out of the Sun cone to the nearest boundary point, was at 270.1 deg azimuth; the axis clamp
+    then put it 0.22 mrad inside the cone.  The boundary point must be one the axis range allows."""
+    cfg = SafetyConfig(sun_exclusion_rad=60 * DEG, elevation_mask_rad=0.0, max_rate_radps=0.3, max_acc_radps2=0.5,
+                       tracking_lost_timeout_s=1.0)
+    filt = PointingSafetyFilter(cfg)
+    t = np.array([0.0])
+    g = circular_pass(400e3, 40 * DEG, t)
+    sun = (2.1875, 35 * DEG)
+    az = float(wrap_pi(g.az_rad[0] + 0.625))
+    cmd = PointingCommand(0.0, Stage.MOUNT, Mode.POSITION, az, float(g.el_rad[0]), float(g.az_rate_radps[0]),
+                          float(g.el_rate_radps[0]), "pass")
+    out = filt.filter(cmd, *sun).command
+    assert float(angular_separation_rad(out.axis1_rad, out.axis2_rad, *sun)) >= cfg.sun_exclusion_rad
+    assert cfg.axis1_min_rad <= out.axis1_rad <= cfg.axis1_max_rad

@@ -214,7 +214,13 @@ class PointingSafetyFilter:
         el_c = np.concatenate([[max(target[1], c.elevation_mask_rad)], el,
                                np.maximum(el, c.elevation_mask_rad)])
         az_c = target[0] + wrap_pi(az_c - target[0])
+        # the candidate's azimuth within the axis range (one turn away if the nearest is not):
+        # a point the azimuth clamp would move is not a safe point (seen: a boundary point at
+        # 270.1 deg clamped to 270 deg landed 0.22 mrad inside the Sun cone)
+        az_c = np.where(az_c > c.axis1_max_rad, az_c - 2 * math.pi, az_c)
+        az_c = np.where(az_c < c.axis1_min_rad, az_c + 2 * math.pi, az_c)
         ok = (el_c >= c.elevation_mask_rad - 1e-12) & (el_c <= c.axis2_max_rad)
+        ok &= (az_c >= c.axis1_min_rad) & (az_c <= c.axis1_max_rad)
         ok &= angular_separation_rad(az_c, el_c, sun[0], sun[1]) >= c.sun_exclusion_rad + margin
         if not np.any(ok):
             # cannot happen with check(): go to the anti-Sun side just above the mask
