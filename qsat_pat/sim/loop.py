@@ -208,7 +208,8 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
     pending: list[tuple] = []
     stats = {"ogs_resid_geo": [], "ogs_tilt_fine": [], "ogs_el_fine": [], "mount_limited": 0, "ogs_fine_n": 0,
              "space_body_err": [], "ogs_crb": [], "space_crb": []}
-    ogs_tx_err = 0.0
+    ogs_tx_err = 0.0  # the uplink's pointing error (the OGS transmits along its pointing)
+    space_tx_err = 0.0  # the downlink's (the satellite transmits along its body + FSM pointing)
     space_cmd = np.zeros(2)
     ogs_fsm_cmd = np.zeros(2)
     fine_meas: dict[str, Measurement | None] = {"ogs": None, "space": None}
@@ -232,7 +233,7 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
         mount_enc = world.ogs_mount_los_rad(tru, optical=False)
         apparent = tru.true_los_rad + world.turbulence_tilt_rad
         # ---- OGS cameras: capture now, deliver after the readout latency
-        p_down, loss_down = world.received_power_w("downlink", tru, ogs_tx_err)
+        p_down, loss_down = world.received_power_w("downlink", tru, space_tx_err)
         if k % fr["ogs_coarse"] == 0:
             f = world.render("ogs_coarse", t, apparent - mount_opt, p_down, None, 0)
             pending.append((f.t_available_s, "ogs_coarse", f, mount_enc))
@@ -313,6 +314,7 @@ def run_direct(scenario: Scenario, *, seed: int | None = None, duration_s: float
                 world.step_adcs(t, space_target)
             s_pointing = World.body_to_reference(bn, sfsm, st.reference)
             s_resid = st.true_los_rad - s_pointing + st.point_ahead_rad
+            space_tx_err = float(np.hypot(*s_resid))
             recs["space"].append(
                 t_s=t, pat_state=int(space_state), true_los_rad=st.true_los_rad, pointing_rad=s_pointing,
                 fine_residual_rad=s_resid, fsm_rad=sfsm, fsm_saturated=bool(world.models.space_fsm.at_limit),
