@@ -226,12 +226,10 @@ DEPLOYMENTS: dict[str, Deployment] = {
     ),
     "sim": Deployment(
         name="sim",
-        description=("Simulated pass in lockstep over DDS on /clock (simulated UTC): sim_world (truth, "
-                     "plants, cameras) and the OGS terminal's nodes (coarse and fine imaging, coarse "
-                     "tracker, ephemeris, FSM and gimbal controllers, PAT manager) and the satellite's "
-                     "imaging, line-of-sight predictor, attitude software (adcs_pointing, commanding the "
-                     "Basilisk ADCS in sim_world), FSM controller and PAT manager, plus the recorder and the "
-                     "link nodes. `qsat-pat sim` starts it and writes the report."),
+        description=("Simulated pass in lockstep over DDS on /clock (simulated UTC): the ogs and space terminals' "
+                     "nodes, node for node with their own parameter files, and sim_world (truth, plants, Basilisk "
+                     "ADCS) in place of their cameras, mount and ADCS; plus the recorder and the link nodes. "
+                     "`qsat-pat sim` starts it and writes the report."),
         nodes=(NodeSpec("sim_world", "sim_world", "/"),
                NodeSpec("bag_recorder", "bag_recorder", "/", ("recorder.yaml", "sim_recorder.yaml")),
                *SIM_LOCKSTEP_NODES, *LINK_NODES),
